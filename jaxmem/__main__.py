@@ -1,0 +1,5 @@
+"""`python -m jaxmem`: the same as the `jaxmem` command."""
+
+from jaxmem import main
+
+main.run()

@@ -1,0 +1,385 @@
+"""Image classification data sets, loaded whole into memory as NumPy arrays.
+
+The experiments train many small models on small data sets, so every split
+fits in memory, and each run must see the same examples in the same order:
+loaders are deterministic; the only randomness is the synthetic data's seed.
+Missing or damaged data files are user mistakes and raise `errors.UserError`.
+"""
+
+from collections.abc import Callable
+import dataclasses
+import gzip
+import http.client
+import io
+import math
+import os
+import pathlib
+import tarfile
+import urllib.request
+import zipfile
+import zlib
+
+from absl import logging
+import numpy as np
+from PIL import Image
+
+from jaxmem import errors
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """One split of a data set.
+
+  Attributes:
+    images: float32 [N, H, W, C] in [0, 1] (standard normal for `synthetic`).
+    labels: int32 [N] in [0, num_classes).
+    index: int64 [N], each example's position in its original source split, so
+      that per-example results can be traced back across runs and subsets.
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  index: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """A data set: its splits, its number of classes and where it came from."""
+  name: str
+  train: Split
+  test: Split
+  num_classes: int
+  source: str
+
+
+_READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
+_USPS_URL = "https://hastie.su.domains/ElemStatLearn/datasets/"
+_USPS_FILES = ("zip.train.gz", "zip.test.gz")
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+_CIFAR10_TARBALL = "cifar10-jpeg/cifar10-jpeg-q75.tar.gz"
+_CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                    "frog", "horse", "ship", "truck")
+_SYNTHETIC_DEFAULTS = dict(num_train=1024, num_test=256, shape=(8, 8, 1),
+                           num_classes=10, seed=0)
+
+
+def _split(images: np.ndarray, labels: np.ndarray) -> Split:
+  """Makes a split of examples in source order, with `images` [N, H, W, C]."""
+  return Split(images.astype(np.float32, copy=False), labels.astype(np.int32),
+               np.arange(len(labels), dtype=np.int64))
+
+
+def _line(error: Exception) -> str:
+  """The error's message on one line, for `errors.UserError`."""
+  return " ".join(str(error).split())
+
+
+def _user_cache_dir() -> pathlib.Path:
+  path = os.environ.get("JAXMEM_CACHE_DIR") or "~/.cache/jaxmem"
+  return pathlib.Path(path).expanduser()
+
+
+def resolve_data_dir(flag_value: str | None) -> pathlib.Path:
+  """The data folder: the flag, else $JAXMEM_DATA_DIR, else ~/.cache/jaxmem."""
+  value = flag_value or os.environ.get("JAXMEM_DATA_DIR") or "~/.cache/jaxmem"
+  return pathlib.Path(value).expanduser().absolute()
+
+
+def _download(url: str, path: pathlib.Path) -> None:
+  """Fetches `url` to `path`; a failure leaves no partial file behind."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+  try:
+    with urllib.request.urlopen(url, timeout=20) as response:
+      partial.write_bytes(response.read())
+    os.replace(partial, path)
+  finally:
+    partial.unlink(missing_ok=True)
+
+
+def _read_usps(path: pathlib.Path) -> Split:
+  """Reads one ESL USPS file: rows of a digit then 256 pixels in [-1, 1]."""
+  try:
+    with gzip.open(path, "rt") as f:
+      rows = [line.split() for line in f if line.strip()]
+  except _READ_ERRORS as e:
+    raise errors.UserError(f"cannot read USPS file {path}: {_line(e)}") from e
+  if not rows or any(len(row) != 257 for row in rows):
+    raise errors.UserError(
+        f"USPS file {path} is truncated or malformed: expected rows of 257 "
+        "numbers (a digit, then 16x16 pixels)")
+  try:
+    table = np.array(rows, dtype=np.float32)
+  except ValueError as e:
+    raise errors.UserError(f"USPS file {path}: {_line(e)}") from e
+  labels, pixels = table[:, 0], table[:, 1:]
+  if np.any((labels != np.round(labels)) | (labels < 0) | (labels > 9)):
+    raise errors.UserError(f"USPS file {path} has labels that are not 0-9")
+  if not np.all(np.abs(pixels) <= 1):
+    raise errors.UserError(f"USPS file {path} has pixels outside [-1, 1]")
+  return _split((pixels.reshape(-1, 16, 16, 1) + 1) / 2, labels)
+
+
+def _load_usps(data_dir: pathlib.Path) -> Dataset:
+  """USPS digits (LeCun et al. 1989's split); downloads missing files once."""
+  folder = data_dir / "usps"
+  missing = [f for f in _USPS_FILES if not (folder / f).exists()]
+  reason = "JAXMEM_OFFLINE=1 forbids downloading"
+  if missing and os.environ.get("JAXMEM_OFFLINE") != "1":
+    try:
+      for name in missing:
+        _download(_USPS_URL + name, folder / name)
+    except (OSError, http.client.HTTPException) as e:  # Timeouts are OSErrors.
+      reason = f"download failed: {_line(e)}"
+    missing = [f for f in _USPS_FILES if not (folder / f).exists()]
+  if missing:
+    raise errors.UserError(
+        f"USPS files missing: {', '.join(missing)} ({reason}); put them in "
+        f"{folder}/ (get them from {_USPS_URL}) or set $JAXMEM_DATA_DIR to a "
+        "folder with usps/")
+  train, test = (_read_usps(folder / f) for f in _USPS_FILES)
+  return Dataset("usps", train, test, 10, str(folder))
+
+
+def _read_idx(path: pathlib.Path) -> np.ndarray:
+  """Reads an IDX file of unsigned bytes (the MNIST format), gzipped or not."""
+  try:
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+      data = f.read()
+  except _READ_ERRORS as e:
+    raise errors.UserError(f"cannot read IDX file {path}: {_line(e)}") from e
+  if len(data) < 4 or data[:3] != b"\0\0\x08" or len(data) < 4 + 4 * data[3]:
+    raise errors.UserError(f"{path} is not an IDX file of unsigned bytes")
+  start = 4 + 4 * data[3]
+  shape = tuple(int(d) for d in np.frombuffer(data[4:start], ">u4"))
+  if len(data) != start + math.prod(shape):
+    raise errors.UserError(f"IDX file {path} is truncated: {len(data)} bytes "
+                           f"for shape {shape}")
+  return np.frombuffer(data, np.uint8, offset=start).reshape(shape)
+
+
+def _read_idx_folder(folder: pathlib.Path) -> tuple[Split, Split] | None:
+  """Reads the four MNIST-format files in `folder`; None if it has none."""
+  candidates = [(folder / n, folder / f"{n}.gz") for n in _IDX_FILES]
+  paths = [next((p for p in pair if p.exists()), None) for pair in candidates]
+  if not any(paths):
+    return None
+  if not all(paths):
+    missing = [n for n, p in zip(_IDX_FILES, paths) if p is None]
+    raise errors.UserError(f"{folder} lacks {', '.join(missing)} (.gz or not)")
+  train_x, train_y, test_x, test_y = map(_read_idx, paths)
+  if (train_x.ndim != 3 or len(train_x) != len(train_y)
+      or len(test_x) != len(test_y)):
+    raise errors.UserError(f"the IDX files in {folder} disagree on their sizes")
+  return (_split(train_x[..., None] / np.float32(255), train_y),
+          _split(test_x[..., None] / np.float32(255), test_y))
+
+
+def _read_tfds(name: str, data_dir: pathlib.Path) -> tuple[Split, Split] | None:
+  """Reads a data set that TFDS prepared as array_record; None if there is none.
+
+  `tfds.data_source` reads array_record files and decodes images with Pillow, so
+  this needs no TensorFlow (preparing the data does). Looks in `data_dir`/tfds,
+  then in TFDS's default folder ($TFDS_DATA_DIR or ~/tensorflow_datasets), and
+  never downloads. Examples keep TFDS's order (it shuffles them when preparing).
+  """
+  # Imported here: it takes 0.5 s and only this path needs it.
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  for tfds_dir in (data_dir / "tfds", None):
+    try:
+      sources = tfds.data_source(
+          name, split=["train", "test"], data_dir=tfds_dir, download=False)
+    except Exception as e:  # pylint: disable=broad-except
+      # TFDS says "not prepared here" with several exception types.
+      logging.info("TFDS has no %s in %s: %r", name, tfds_dir or "default", e)
+      continue
+    splits = []
+    for source in sources:
+      examples = [source[i] for i in range(len(source))]
+      images = np.stack([e["image"] for e in examples]) / np.float32(255)
+      splits.append(_split(images, np.array([e["label"] for e in examples])))
+    return tuple(splits)
+  return None
+
+
+def _tfds_hint(name: str, data_dir: pathlib.Path) -> str:
+  return ("or prepare it with TFDS where there is internet and TensorFlow: "
+          f"`tfds build {name} --file_format=array_record "
+          f"--data_dir={data_dir / 'tfds'}`")
+
+
+def _load_mnist_like(name: str, folders: list[pathlib.Path],
+                     data_dir: pathlib.Path) -> Dataset:
+  """Reads MNIST-format files from the first of `folders` with them, or TFDS."""
+  for folder in folders:
+    if splits := _read_idx_folder(folder):
+      return Dataset(name, *splits, 10, str(folder))
+  if splits := _read_tfds(name, data_dir):
+    return Dataset(name, *splits, 10, f"tfds:{name}")
+  raise errors.UserError(
+      f"no {name} data: put {', '.join(_IDX_FILES)} (.gz or not) in "
+      f"{' or '.join(map(str, folders))}, {_tfds_hint(name, data_dir)}")
+
+
+def _decode_cifar10_tarball(path: pathlib.Path) -> dict[str, np.ndarray]:
+  """Decodes the JPEGs in (class, filename) order to uint8 [N, 32, 32, 3]."""
+  jpegs = {}
+  try:
+    with tarfile.open(path) as tar:
+      for member in tar:
+        key = tuple(member.name.removeprefix("./").split("/"))
+        if member.isfile() and len(key) == 3 and key[1] in _CIFAR10_CLASSES:
+          jpegs[key] = tar.extractfile(member).read()
+  except (*_READ_ERRORS, tarfile.TarError) as e:
+    raise errors.UserError(f"cannot read {path}: {_line(e)}") from e
+  arrays = {}
+  for split in ("train", "test"):
+    keys = sorted((k for k in jpegs if k[0] == split),
+                  key=lambda k: (_CIFAR10_CLASSES.index(k[1]), k[2]))
+    if not keys:
+      raise errors.UserError(f"{path} has no {split}/<class>/*.jpg images")
+    images = [Image.open(io.BytesIO(jpegs[k])).convert("RGB") for k in keys]
+    arrays[f"{split}_images"] = np.stack([np.asarray(im) for im in images])
+    arrays[f"{split}_labels"] = np.array(
+        [_CIFAR10_CLASSES.index(k[1]) for k in keys])
+  return arrays
+
+
+def _load_cifar10_jpeg(path: pathlib.Path) -> dict[str, np.ndarray]:
+  """Decodes the tarball once, then reads its arrays from a per-user cache."""
+  stat = path.stat()
+  key = f"{stat.st_size}-{stat.st_mtime_ns}"
+  cache = _user_cache_dir() / f"cifar10-jpeg-{key}.npz"
+  try:
+    with np.load(cache) as npz:
+      return dict(npz)
+  except FileNotFoundError:
+    pass
+  except (OSError, ValueError, zipfile.BadZipFile) as e:
+    logging.warning("Ignoring unreadable cache %s: %s", cache, e)
+  arrays = _decode_cifar10_tarball(path)
+  cache.parent.mkdir(parents=True, exist_ok=True)
+  partial = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+  with open(partial, "wb") as f:
+    np.savez(f, **arrays)
+  os.replace(partial, cache)  # Atomic: concurrent runs never read half a cache.
+  return arrays
+
+
+def _load_cifar10(data_dir: pathlib.Path) -> Dataset:
+  """CIFAR-10 from TFDS if prepared there, else its JPEG copy (quality 75)."""
+  if splits := _read_tfds("cifar10", data_dir):
+    return Dataset("cifar10", *splits, 10, "tfds:cifar10")
+  path = data_dir / _CIFAR10_TARBALL
+  if not path.exists():
+    raise errors.UserError(f"no cifar10 data: put the JPEG copy at {path}, "
+                           f"{_tfds_hint('cifar10', data_dir)}")
+  arrays = _load_cifar10_jpeg(path)
+  train, test = (_split(arrays[f"{s}_images"] / np.float32(255),
+                        arrays[f"{s}_labels"]) for s in ("train", "test"))
+  return Dataset("cifar10", train, test, 10, str(path))
+
+
+def _load_digits(data_dir: pathlib.Path) -> Dataset:
+  """scikit-learn's 8x8 digits: the first 1437 train, the last 360 test."""
+  del data_dir  # Ships inside scikit-learn.
+  # Imported here: it takes over a second and only this loader needs it.
+  # pylint: disable-next=g-import-not-at-top
+  from sklearn import datasets as sklearn_datasets
+  digits = sklearn_datasets.load_digits()
+  split = _split(digits.images[..., None] / 16, digits.target)  # From 0..16.
+  train, test = (Split(split.images[s], split.labels[s], split.index[s])
+                 for s in (slice(None, 1437), slice(1437, None)))
+  return Dataset("digits", train, test, 10, "sklearn.load_digits")
+
+
+def _load_synthetic(data_dir: pathlib.Path, **options) -> Dataset:
+  """Standard normal images with uniformly random labels: pure memorization."""
+  del data_dir
+  for key in options:
+    errors.check_choice("synthetic option", key, _SYNTHETIC_DEFAULTS)
+  opts = {**_SYNTHETIC_DEFAULTS, **options}
+  shape = tuple(opts["shape"])
+  counts = (opts["num_train"], opts["num_test"], opts["num_classes"], *shape)
+  if len(shape) != 3 or not all(
+      isinstance(n, (int, np.integer)) and n > 0 for n in counts):
+    raise errors.UserError(
+        f"synthetic options need positive integers and shape (H, W, C): {opts}")
+  rng = np.random.default_rng(opts["seed"])
+  train, test = (_split(rng.standard_normal((n, *shape), dtype=np.float32),
+                        rng.integers(0, opts["num_classes"], n))
+                 for n in (opts["num_train"], opts["num_test"]))
+  return Dataset("synthetic", train, test, opts["num_classes"],
+                 f"synthetic(seed={opts['seed']})")
+
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "usps": _load_usps,
+    "cifar10": _load_cifar10,
+    "mnist": lambda data_dir: _load_mnist_like(
+        "mnist", [data_dir / "mnist"], data_dir),
+    "fashion_mnist": lambda data_dir: _load_mnist_like(
+        "fashion_mnist", [data_dir / "fashion_mnist", _DEBIAN_FASHION_MNIST],
+        data_dir),
+    "digits": _load_digits,
+    "synthetic": _load_synthetic,
+}
+
+
+def _take(split: Split, size: int | None, what: str, name: str) -> Split:
+  """Keeps the first `size` examples of `split`."""
+  if size is None:
+    return split
+  available = len(split.labels)
+  if not 1 <= size <= available:
+    raise errors.UserError(
+        f"{what}_size={size} is out of range: {name} has {available} {what} "
+        "examples")
+  return Split(split.images[:size], split.labels[:size], split.index[:size])
+
+
+def _validate(dataset: Dataset) -> None:
+  """Checks `Split`'s contract: bad structure is a bug, bad values bad data."""
+  image_shape = dataset.train.images.shape[1:]
+  for what, split in (("train", dataset.train), ("test", dataset.test)):
+    n = len(split.labels)
+    if (split.images.dtype != np.float32 or split.labels.dtype != np.int32
+        or split.index.dtype != np.int64 or split.index.shape != (n,)
+        or split.images.shape != (n, *image_shape) or len(image_shape) != 3):
+      raise ValueError(
+          f"{dataset.name} {what}: bad arrays {split.images.shape} "
+          f"{split.images.dtype}, {split.labels.shape} {split.labels.dtype}")
+    num_classes = dataset.num_classes
+    if n and not 0 <= split.labels.min() <= split.labels.max() < num_classes:
+      raise errors.UserError(
+          f"{dataset.source}: {what} labels outside [0, {num_classes})")
+    if not np.isfinite(split.images).all():
+      raise errors.UserError(f"{dataset.source}: {what} images are not finite")
+
+
+def load(name: str, data_dir: str | pathlib.Path | None = None, *,
+         train_size: int | None = None, test_size: int | None = None,
+         synthetic: dict | None = None) -> Dataset:
+  """Loads data set `name` whole, optionally keeping only its first examples.
+
+  Args:
+    name: a key of `DATASETS`.
+    data_dir: the folder with the data files; see `resolve_data_dir`.
+    train_size: keep the first `train_size` training examples (all if None).
+    test_size: keep the first `test_size` test examples (all if None).
+    synthetic: options of the `synthetic` data set (see `_SYNTHETIC_DEFAULTS`);
+      ignored by the others, so that a config can always carry them.
+
+  Returns:
+    The data set, checked: shapes agree, labels are in range, images are finite.
+  """
+  errors.check_choice("dataset", name, DATASETS)
+  data_dir = resolve_data_dir(None if data_dir is None else str(data_dir))
+  options = dict(synthetic or {}) if name == "synthetic" else {}
+  dataset = DATASETS[name](data_dir, **options)
+  dataset = dataclasses.replace(
+      dataset, train=_take(dataset.train, train_size, "train", name),
+      test=_take(dataset.test, test_size, "test", name))
+  _validate(dataset)
+  return dataset

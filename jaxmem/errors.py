@@ -1,0 +1,26 @@
+"""The one exception type that reaches the user as a one-line message.
+
+Anything a user can get wrong (a flag, a config value, a missing data file) raises
+`UserError` before any compilation; `jaxmem.main` prints its message on one line
+and exits with status 2. Every other exception is a bug and keeps its traceback.
+"""
+
+from collections.abc import Iterable
+
+
+class UserError(ValueError):
+  """Bad input from the user: the message says what is wrong and what is valid."""
+
+
+def check_choice(what: str, value, valid: Iterable) -> None:
+  """Raises `UserError` unless `value` is one of `valid`, naming the valid choices.
+
+  Args:
+    what: what the value is, e.g. "model" or "config.optimizer".
+    value: the value given.
+    valid: the accepted values.
+  """
+  valid = list(valid)
+  if value not in valid:
+    raise UserError(
+        f"unknown {what} {value!r}; valid choices: {', '.join(map(str, valid))}")

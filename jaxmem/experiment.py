@@ -1,0 +1,185 @@
+"""Experiments: the base config every sweep starts from, lookup, and validation.
+
+An experiment is a module `sweeps/<name>.py` whose `get_config()` returns a
+ConfigDict built on `base_config()`. Every field is declared (and commented)
+here, so the config is locked: a misspelt `--config.KEY` is an error, not a
+silently ignored value. `validate` checks every value before anything compiles.
+"""
+
+import importlib
+import pkgutil
+
+import ml_collections
+
+from jaxmem import corruption
+from jaxmem import errors
+from jaxmem import optim
+from jaxmem import preprocess
+
+# Grid axes that a lane may vary. Numeric axes become per-lane arrays inside the
+# compiled program, so changing them never recompiles.
+NUMERIC_AXES = ("learning_rate", "weight_decay", "momentum", "label_corruption")
+GRID_AXES = NUMERIC_AXES + ("input_corruption", "condition")
+
+# Zhang et al. (2017) section 2: the randomization tests, as named presets of
+# (label corruption level, input corruption).
+CONDITIONS = {
+    "true_labels": dict(label_corruption=0.0, input_corruption="none"),
+    "random_labels": dict(label_corruption=1.0, input_corruption="none"),
+    "shuffled_pixels": dict(label_corruption=0.0, input_corruption="shuffled_pixels"),
+    "random_pixels": dict(label_corruption=0.0, input_corruption="random_pixels"),
+    "gaussian": dict(label_corruption=0.0, input_corruption="gaussian"),
+}
+LOSSES = ("cross_entropy", "mse")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Returns the defaults every experiment starts from (unlocked; sweeps lock it)."""
+  c = ml_collections.ConfigDict()
+  # Data. `dataset` names a loader in jaxmem.datasets.DATASETS.
+  c.dataset = "digits"
+  c.train_size = 0  # Keep only the first N training examples; 0 keeps all.
+  c.test_size = 0  # Keep only the first N test examples; 0 keeps all.
+  # Options of the `synthetic` dataset (Gaussian inputs, random labels).
+  c.synthetic = ml_collections.ConfigDict(dict(
+      num_train=1024,  # Training examples.
+      num_test=256,  # Test examples.
+      shape=(8, 8, 1),  # Image shape, HWC.
+      num_classes=10,  # Number of classes.
+      seed=0,  # Seed of the generator (data, not training, randomness).
+  ))
+
+  # Preprocessing, applied inside the step (pure, keyed per lane).
+  c.preprocess = ml_collections.ConfigDict(dict(
+      crop=0,  # Centre-crop to crop x crop (Zhang: 28); 0 keeps the full image.
+      random_crop=False,  # In training, crop at a random offset instead.
+      random_flip=False,  # In training, flip horizontally with probability 1/2.
+      normalize="none",  # One of preprocess.NORMALIZATIONS.
+  ))
+
+  # Model: a name in jaxmem.models.MODELS.
+  c.model = "mlp_1x512"
+  c.mlp_widths = (512,)  # Hidden widths of the generic `mlp` model only.
+  c.dropout_rate = 0.0  # Dropout rate, for models that have dropout.
+
+  # Lanes: the grid (x num_seeds) expands into lanes, all trained at once.
+  c.seed = 0  # The one integer every random stream derives from.
+  c.num_seeds = 8  # Seeds per grid point.
+  c.grid = ml_collections.ConfigDict({axis: () for axis in GRID_AXES})
+  c.grid.lock()  # Only the axes above exist; each is a tuple of values.
+  # How lanes run: this many lanes are vmapped together, chunks one after
+  # another inside the same compiled program. 0 chooses by backend.
+  c.lane_chunk = 0
+
+  # Training.
+  c.num_epochs = 100  # Passes over the training set.
+  c.batch_size = 64  # Examples per step; an epoch drops the remainder.
+  c.eval_batch_size = 1024  # Examples per evaluation chunk (memory only).
+  c.loss = "cross_entropy"  # One of LOSSES; "mse" is to +-1 targets (LeCun 1989).
+  c.optimizer = "sgd"  # One of optim.OPTIMIZERS.
+  c.nesterov = False  # Nesterov momentum, for sgd.
+  c.learning_rate = 0.01  # Base learning rate (a grid axis).
+  c.momentum = 0.9  # SGD momentum, or Adam's b1 (a grid axis).
+  c.weight_decay = 0.0  # L2 for sgd/adam, decoupled for adamw (a grid axis).
+  c.schedule = "constant"  # One of optim.SCHEDULES.
+  c.decay_rate = 0.95  # `exponential`: lr x decay_rate per epoch (Zhang).
+  c.milestones = ()  # `multistep`: epochs after which lr is multiplied by gamma.
+  c.gamma = 0.1  # `multistep`: the factor at each milestone.
+
+  # Corruption (Zhang et al. 2017 section 2); both are grid axes too.
+  c.label_corruption = 0.0  # Level p in [0, 1]; 1 is random labels.
+  c.label_corruption_kind = "uniform"  # One of corruption.LABEL_KINDS.
+  c.input_corruption = "none"  # One of corruption.INPUT_KINDS.
+  # "per_seed": each seed index draws its own corruption; "shared": one draw
+  # for every lane (Zhang's one fixed random labelling).
+  c.corruption_draw = "per_seed"
+  return c
+
+
+def names() -> list[str]:
+  """Returns the experiments in sweeps/, sorted."""
+  import sweeps  # pylint: disable=g-import-not-at-top
+  return sorted(m.name for m in pkgutil.iter_modules(sweeps.__path__)
+                if not m.name.startswith("_"))
+
+
+def module_path(name: str) -> str:
+  """Returns the file of experiment `name`, or raises UserError listing them."""
+  errors.check_choice("experiment", name, names())
+  return importlib.import_module(f"sweeps.{name}").__file__
+
+
+def grid_axes(config) -> tuple[str, ...]:
+  """Returns the grid axes that this config varies, in declaration order."""
+  return tuple(a for a in GRID_AXES if len(config.grid[a]) > 0)
+
+
+def validate(config) -> None:
+  """Raises UserError for the first invalid value, naming what is valid.
+
+  Runs before any data is loaded or anything compiles. Checks that need the
+  data (batch size vs. dataset size) live in `jaxmem.train`.
+  """
+  # pylint: disable=g-import-not-at-top
+  from jaxmem import datasets
+  from jaxmem import models
+  errors.check_choice("dataset", config.dataset, datasets.DATASETS)
+  errors.check_choice("model", config.model, models.MODELS)
+  errors.check_choice("config.loss", config.loss, LOSSES)
+  errors.check_choice("config.optimizer", config.optimizer, optim.OPTIMIZERS)
+  errors.check_choice("config.schedule", config.schedule, optim.SCHEDULES)
+  errors.check_choice("config.label_corruption_kind",
+                      config.label_corruption_kind, corruption.LABEL_KINDS)
+  errors.check_choice("config.corruption_draw", config.corruption_draw,
+                      ("per_seed", "shared"))
+  errors.check_choice("config.preprocess.normalize",
+                      config.preprocess.normalize, preprocess.NORMALIZATIONS)
+  for key in ("num_seeds", "num_epochs", "batch_size", "eval_batch_size"):
+    if int(config[key]) < 1:
+      raise errors.UserError(f"config.{key} must be >= 1, got {config[key]}")
+  for key in ("train_size", "test_size", "lane_chunk", "preprocess.crop"):
+    value = config.preprocess.crop if key == "preprocess.crop" else config[key]
+    if int(value) < 0:
+      raise errors.UserError(f"config.{key} must be >= 0, got {value}")
+  if not 0.0 <= config.dropout_rate < 1.0:
+    raise errors.UserError(
+        f"config.dropout_rate must be in [0, 1), got {config.dropout_rate}")
+  # The config's own values, even where a grid axis shadows them, then lanes.
+  _validate_point({a: config[a] for a in NUMERIC_AXES + ("input_corruption",)})
+  for point in lane_points(config):
+    _validate_point(point)
+
+
+def _validate_point(point: dict) -> None:
+  """Checks one lane's resolved values (after grid and condition presets)."""
+  p = point["label_corruption"]
+  if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+    raise errors.UserError(
+        f"label corruption level must be a number in [0, 1], got {p!r}")
+  errors.check_choice("input corruption", point["input_corruption"],
+                      corruption.INPUT_KINDS)
+  for key in ("learning_rate", "weight_decay", "momentum"):
+    if not isinstance(point[key], (int, float)) or point[key] < 0:
+      raise errors.UserError(
+          f"{key} must be a number >= 0, got {point[key]!r}")
+
+
+def lane_points(config) -> list[dict]:
+  """Returns the grid's points in order, each with every per-lane value resolved.
+
+  Each point holds the grid coordinates under their axis names plus the
+  resolved values of every numeric axis and `input_corruption`. A point's
+  `condition` (if the grid has that axis) expands to its preset values.
+  """
+  import itertools  # pylint: disable=g-import-not-at-top
+  axes = grid_axes(config)
+  points = []
+  for values in itertools.product(*(tuple(config.grid[a]) for a in axes)):
+    coords = dict(zip(axes, values))
+    resolved = {a: config[a] for a in NUMERIC_AXES + ("input_corruption",)}
+    if "condition" in coords:
+      errors.check_choice("condition", coords["condition"], CONDITIONS)
+      resolved.update(CONDITIONS[coords["condition"]])
+    resolved.update({a: v for a, v in coords.items() if a != "condition"})
+    points.append(dict(coords=coords, **resolved))
+  return points

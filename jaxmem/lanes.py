@@ -1,0 +1,118 @@
+"""Lanes: the grid x seeds of a config, expanded into per-lane values and keys.
+
+A lane is one training run. Its random keys depend only on the config's `seed`
+and the lane's seed index, never on how many lanes run beside it or in what
+order: a sweep grown from 8 to 32 seeds reproduces its first 8 seeds, and lanes
+of different grid points with the same seed index share their initialization,
+data order and (per-seed) corruption draw, so conditions are compared paired.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmem import corruption
+from jaxmem import experiment
+
+# Named random streams, split from a lane's key by fold_in with these constants.
+STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Lanes:
+  """Every lane of a run, on the host.
+
+  Attributes:
+    axes: the grid axes the config varies.
+    coords: per lane, its grid coordinates {axis: value}.
+    point: int [L], each lane's grid point (position in the grid's order).
+    seed_index: int [L], each lane's seed index in [0, num_seeds).
+    hparams: {learning_rate, weight_decay, momentum}: float32 [L] each.
+    label_corruption: float32 [L], each lane's corruption level.
+    input_kinds: the input corruptions present, in INPUT_KINDS order (static).
+    input_code: int32 [L], each lane's input corruption, a position in
+      `input_kinds`.
+  """
+  axes: tuple[str, ...]
+  coords: list[dict]
+  point: np.ndarray
+  seed_index: np.ndarray
+  hparams: dict[str, np.ndarray]
+  label_corruption: np.ndarray
+  input_kinds: tuple[str, ...]
+  input_code: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.seed_index)
+
+  def describe(self, lane: int) -> dict:
+    """Returns lane `lane`'s identity: id, seed index and grid coordinates."""
+    return dict(lane=lane, seed=int(self.seed_index[lane]),
+                **self.coords[lane])
+
+
+def expand(config) -> Lanes:
+  """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
+  points = experiment.lane_points(config)
+  rows = [(i, s) for i in range(len(points)) for s in range(config.num_seeds)]
+  lane_points = [points[i] for i, _ in rows]
+  present = {p["input_corruption"] for p in lane_points}
+  input_kinds = tuple(k for k in corruption.INPUT_KINDS if k in present)
+  column = lambda key: np.asarray([p[key] for p in lane_points], np.float32)
+  return Lanes(
+      axes=experiment.grid_axes(config),
+      coords=[p["coords"] for p in lane_points],
+      point=np.asarray([i for i, _ in rows], np.int32),
+      seed_index=np.asarray([s for _, s in rows], np.int32),
+      hparams={k: column(k) for k in ("learning_rate", "weight_decay",
+                                       "momentum")},
+      label_corruption=column("label_corruption"),
+      input_kinds=input_kinds,
+      input_code=np.asarray(
+          [input_kinds.index(p["input_corruption"]) for p in lane_points],
+          np.int32),
+  )
+
+
+def keys(seed: int, seed_index: np.ndarray, stream: str,
+         shared: bool = False) -> jax.Array:
+  """Returns the keys of one named stream for every lane.
+
+  Args:
+    seed: the config's seed.
+    seed_index: int [L].
+    stream: a name in STREAMS.
+    shared: if True, every lane gets the same key (it ignores the seed index),
+      e.g. Zhang's one fixed random labelling.
+
+  Returns:
+    uint32 [L, 2] raw keys.
+  """
+  root = jax.random.PRNGKey(seed)
+  if shared:
+    one = jax.random.fold_in(root, STREAMS[stream])
+    return jnp.broadcast_to(one, (len(seed_index),) + one.shape)
+  per_seed = jax.vmap(lambda s: jax.random.fold_in(root, s))(
+      jnp.asarray(seed_index))
+  return jax.vmap(lambda k: jax.random.fold_in(k, STREAMS[stream]))(per_seed)
+
+
+def randomness(config) -> dict:
+  """Describes every source of randomness, for config.json."""
+  return dict(
+      seed=config.seed,
+      key="jax.random.PRNGKey(seed), threefry",
+      lane_key="fold_in(PRNGKey(seed), seed_index)",
+      streams={name: f"fold_in(lane_key, {c})" for name, c in STREAMS.items()},
+      corruption_draw=config.corruption_draw,
+      corruption_key=("fold_in(PRNGKey(seed), 2): one draw for all lanes"
+                      if config.corruption_draw == "shared"
+                      else "the lane's corruption stream"),
+      order="permutation(fold_in(order_key, epoch)) per epoch",
+      dropout_augment="fold_in(stream_key, step) per step",
+      input_corruption="fold_in(fold_in(corruption_key, split), example index)",
+      dataset=("synthetic generator seed " + str(config.synthetic.seed)
+               if config.dataset == "synthetic" else "none (files in order)"),
+  )

@@ -1,0 +1,130 @@
+"""The command line: the only module that defines flags.
+
+  jaxmem --experiment=quickstart --workdir=runs/quickstart
+  jaxmem --experiment=zhang_usps --config.num_seeds=16 --config.num_epochs=20
+  jaxmem --list_experiments
+
+`--experiment=NAME` selects `sweeps/NAME.py`; `--config.KEY=VALUE` overrides
+any field of its config (nested fields too: `--config.grid.label_corruption=
+"(0.0,0.5,1.0)"`). Bad input ends with one line on stderr and exit status 2,
+before anything compiles.
+"""
+
+import logging as std_logging
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from jaxmem import errors
+from jaxmem import experiment
+from jaxmem import summary
+
+DEFAULT_EXPERIMENT = "quickstart"
+
+_EXPERIMENT = flags.DEFINE_string(
+    "experiment", DEFAULT_EXPERIMENT, "Experiment: a file in sweeps/ (see "
+    "--list_experiments).")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Set by --experiment; override fields with --config.KEY=VALUE.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Folder for the run's results; default runs/<experiment>.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Data folder; default $JAXMEM_DATA_DIR, else ~/.cache/jaxmem.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace a run already in --workdir.")
+_LIST = flags.DEFINE_bool("list_experiments", False,
+                          "List the experiments with their first line and exit.")
+
+
+def fail(message: str) -> None:
+  """Ends the program with a one-line error and exit status 2."""
+  print(f"jaxmem: error: {' '.join(str(message).split())}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _experiment_from_argv(argv: list[str]) -> str:
+  for i, arg in enumerate(argv):
+    if arg.startswith("--experiment="):
+      return arg.split("=", 1)[1]
+    if arg == "--experiment" and i + 1 < len(argv):
+      return argv[i + 1]
+  return DEFAULT_EXPERIMENT
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """Parses flags, with --experiment choosing the config file first.
+
+  Any parsing error (unknown flag, unknown config key, a value of the wrong
+  type) becomes a one-line error with exit status 2.
+  """
+  try:
+    if not any(a == "--config" or a.startswith("--config=") for a in argv):
+      path = experiment.module_path(_experiment_from_argv(argv))
+      argv = argv[:1] + [f"--config={path}"] + argv[1:]
+    return flags.FLAGS(argv)
+  except (flags.Error, errors.UserError) as e:
+    fail(_explain(e))
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    fail(_explain(e))
+
+
+def _explain(e: Exception) -> str:
+  """Makes a flag-parsing error name the valid choices where it can."""
+  text = str(e)
+  if "--config." in text or "config" in text and "not" in text:
+    valid = ", ".join(sorted(_leaf_keys(experiment.base_config())))
+    return f"{text.splitlines()[0]} (valid config keys: {valid})"
+  return text.splitlines()[0] if text else type(e).__name__
+
+
+def _leaf_keys(config, prefix: str = "") -> list[str]:
+  keys = []
+  for key, value in config.items():
+    if hasattr(value, "items"):
+      keys += _leaf_keys(value, f"{prefix}{key}.")
+    else:
+      keys.append(prefix + key)
+  return keys
+
+
+def list_experiments() -> str:
+  import importlib  # pylint: disable=g-import-not-at-top
+  lines = []
+  for name in experiment.names():
+    doc = (importlib.import_module(f"sweeps.{name}").__doc__ or "").strip()
+    lines.append(f"{name:28s} {doc.splitlines()[0] if doc else ''}")
+  return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+  if _LIST.value:
+    print(list_experiments())
+    return
+  from jaxmem import train  # pylint: disable=g-import-not-at-top
+  workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
+  try:
+    result = train.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
+                       overwrite=_OVERWRITE.value)
+  except errors.UserError as e:
+    fail(str(e))
+  print(f"\n{_EXPERIMENT.value}: final accuracy, mean +- std over seeds "
+        f"({result['train_s']:.1f} s training, {result['compile_s']:.1f} s "
+        f"compiling)\n{summary.table(result)}\n\nresults in {workdir}/")
+
+
+def run() -> None:
+  """Console entry point."""
+  logging.set_verbosity(logging.INFO)
+  # JAX logs at INFO that it looked for a TPU; that is no news on CPU or GPU.
+  std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+  app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+  run()

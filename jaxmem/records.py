@@ -1,0 +1,119 @@
+"""The workdir contract: what a run writes, written so that nothing is ever torn.
+
+A run's folder explains itself:
+  config.json    the full config, every lane's identity, the randomness, the
+                 data's source, library versions and devices.
+  status.json    {"status": "running" | "done" | "failed", ...}.
+  metrics.jsonl  one JSON object per lane per epoch.
+  examples.npz   per-example predictions and correctness, lane x epoch x example.
+  summary.json   final numbers per lane, mean +- std per grid point.
+Every file except metrics.jsonl is replaced atomically (temporary file, then
+rename); metrics.jsonl grows by whole lines written in one call.
+"""
+
+import datetime
+import io
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from jaxmem import errors
+
+FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
+         "summary.json")
+
+
+def _default(obj):
+  """JSON encoder for numpy scalars and arrays, tuples come out as lists."""
+  if isinstance(obj, np.generic):
+    return obj.item()
+  if isinstance(obj, np.ndarray):
+    return obj.tolist()
+  return str(obj)
+
+
+def dumps(obj) -> str:
+  return json.dumps(obj, default=_default, sort_keys=False)
+
+
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+  """Writes `data` to `path` so that readers see the old file or the new one."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+class Workdir:
+  """Reads and writes one run's folder."""
+
+  def __init__(self, path: str | os.PathLike):
+    self.path = pathlib.Path(path)
+
+  def read_json(self, name: str):
+    with open(self.path / name) as f:
+      return json.load(f)
+
+  def status(self) -> str | None:
+    """Returns the recorded status, or None if the folder holds no run."""
+    try:
+      return self.read_json("status.json")["status"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+      return None
+
+  def prepare(self, overwrite: bool) -> None:
+    """Makes the folder ready for a new run.
+
+    Raises:
+      UserError: if it holds a run and `overwrite` is False. Nothing is
+        deleted in that case.
+    """
+    if self.path.exists() and not self.path.is_dir():
+      raise errors.UserError(f"--workdir {self.path} exists and is not a folder")
+    held = self.status()
+    if held is not None and not overwrite:
+      raise errors.UserError(
+          f"--workdir {self.path} already holds a run (status {held!r}); "
+          "pass --overwrite to replace it, or choose another --workdir")
+    self.path.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+      (self.path / name).unlink(missing_ok=True)
+
+  def write_json(self, name: str, obj) -> None:
+    atomic_write(self.path / name, (dumps(obj) + "\n").encode())
+
+  def set_status(self, status: str, **fields) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    self.write_json("status.json", dict(status=status, updated=now, **fields))
+
+  def append_metrics(self, rows: list[dict]) -> None:
+    """Appends rows as whole lines in one write, then syncs."""
+    text = "".join(dumps(row) + "\n" for row in rows)
+    with open(self.path / "metrics.jsonl", "a") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+
+  def read_metrics(self) -> list[dict]:
+    with open(self.path / "metrics.jsonl") as f:
+      return [json.loads(line) for line in f if line.strip()]
+
+  def write_examples(self, **arrays: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(self.path / "examples.npz", buffer.getvalue())
+
+  def read_examples(self) -> dict[str, np.ndarray]:
+    with np.load(self.path / "examples.npz") as f:
+      return dict(f)

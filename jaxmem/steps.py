@@ -1,0 +1,188 @@
+"""One lane's training: init, loss, train step, evaluation and the scanned epoch.
+
+Everything here is written for a single training run and knows nothing of the
+lane axis; `jaxmem.train` vmaps and jits it in one place. Sums and counts come
+out of the epoch; rates are computed on the host.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax.linen as nn
+from flax import struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxmem import corruption
+from jaxmem import optim
+from jaxmem import preprocess
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What every lane of a run shares and the compiler sees as constants."""
+  config: Any  # The experiment's ConfigDict (read-only here).
+  model: nn.Module
+  has_batch_norm: bool
+  num_classes: int
+  steps_per_epoch: int
+  input_kinds: tuple[str, ...]  # Input corruptions present among the lanes.
+
+
+class Data(struct.PyTreeNode):
+  """The data set, resident on the device once for all lanes."""
+  train_images: jax.Array  # float32 [N, H, W, C]
+  train_labels: jax.Array  # int32 [N], clean
+  test_images: jax.Array  # float32 [M, H, W, C]
+  test_labels: jax.Array  # int32 [M]
+  mean: jax.Array  # float32 [C], per-channel mean of the training images
+  std: jax.Array  # float32 [C], per-channel std of the training images
+
+
+class Lane(struct.PyTreeNode):
+  """One lane's constants: what makes this run different from the others."""
+  hparams: dict[str, jax.Array]  # learning_rate, weight_decay, momentum: []
+  labels: jax.Array  # int32 [N], the labels this lane trains on
+  input_code: jax.Array  # int32 [], a position in Task.input_kinds
+  keys: dict[str, jax.Array]  # uint32 [2] per stream in lanes.STREAMS
+
+
+class TrainState(struct.PyTreeNode):
+  """One lane's training state: everything that changes during training."""
+  params: Any
+  batch_stats: Any
+  opt_state: optax.OptState
+  step: jax.Array  # int32 [], steps taken
+
+
+def loss_per_example(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Returns float32 [B] losses: cross-entropy, or MSE to +-1 targets (LeCun)."""
+  if kind == "cross_entropy":
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  targets = 2.0 * jax.nn.one_hot(labels, logits.shape[-1]) - 1.0
+  return jnp.mean((logits - targets) ** 2, axis=-1)
+
+
+def _tx(task: Task, lane: Lane) -> optax.GradientTransformation:
+  return optim.make(task.config, lane.hparams, task.steps_per_epoch)
+
+
+def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainState:
+  """Initializes one lane's parameters, BatchNorm statistics and optimizer."""
+  sample = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  variables = task.model.init(
+      {"params": lane.keys["init"], "dropout": lane.keys["dropout"]},
+      sample, train=False)
+  params = variables["params"]
+  return TrainState(params=params,
+                    batch_stats=variables.get("batch_stats", {}),
+                    opt_state=_tx(task, lane).init(params),
+                    step=jnp.zeros([], jnp.int32))
+
+
+def _inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
+            augment_key: jax.Array | None) -> jax.Array:
+  """Gathers, corrupts and preprocesses the examples at `index` [B]."""
+  images = data.train_images if split == "train" else data.test_images
+  x = corruption.corrupt_inputs(task.input_kinds, lane.input_code,
+                                lane.keys["corruption"], images[index], index,
+                                split, data.mean, data.std)
+  return preprocess.apply(task.config.preprocess, x, augment_key)
+
+
+def _variables(state: TrainState, params) -> dict:
+  if state.batch_stats:
+    return {"params": params, "batch_stats": state.batch_stats}
+  return {"params": params}
+
+
+def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
+               index: jax.Array) -> tuple[TrainState, jax.Array]:
+  """One SGD step on the examples at `index` (int32 [B]).
+
+  Returns:
+    The new state, and float32 [3]: the batch's loss sum, its correct count on
+    the trained labels and on the clean labels (before the update).
+  """
+  x = _inputs(task, data, lane, index, "train",
+              jax.random.fold_in(lane.keys["augment"], state.step))
+  labels = lane.labels[index]
+  rngs = {"dropout": jax.random.fold_in(lane.keys["dropout"], state.step)}
+
+  def loss_fn(params):
+    variables = _variables(state, params)
+    if task.has_batch_norm:
+      logits, updates = task.model.apply(variables, x, train=True, rngs=rngs,
+                                         mutable=["batch_stats"])
+    else:
+      logits, updates = task.model.apply(variables, x, train=True, rngs=rngs), {}
+    loss = loss_per_example(task.config.loss, logits, labels)
+    return loss.mean(), (loss.sum(), logits, updates)
+
+  grads, (loss_sum, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  deltas, opt_state = _tx(task, lane).update(grads, state.opt_state, state.params)
+  new_state = state.replace(
+      params=optax.apply_updates(state.params, deltas),
+      batch_stats=updates.get("batch_stats", state.batch_stats),
+      opt_state=opt_state, step=state.step + 1)
+  pred = jnp.argmax(logits, axis=-1)
+  sums = jnp.stack([loss_sum, jnp.sum(pred == labels),
+                    jnp.sum(pred == data.train_labels[index])])
+  return new_state, sums.astype(jnp.float32)
+
+
+def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
+             split: str) -> dict[str, jax.Array]:
+  """Evaluates a whole split in eval mode, in chunks of eval_batch_size.
+
+  Returns:
+    loss_sum and correct (on the trained labels; for the test split these are
+    the clean labels), correct_clean, all float32 []; pred, int8 [N], each
+    example's predicted class.
+  """
+  if split == "train":
+    clean, trained = data.train_labels, lane.labels
+  else:
+    clean = trained = data.test_labels
+  n = clean.shape[0]
+  size = min(task.config.eval_batch_size, n)
+  chunks = -(-n // size)
+
+  def chunk(index):
+    valid = index < n
+    index = jnp.minimum(index, n - 1)
+    x = _inputs(task, data, lane, index, split, None)
+    logits = task.model.apply(_variables(state, state.params), x, train=False)
+    loss = loss_per_example(task.config.loss, logits, trained[index])
+    return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1)
+
+  loss, pred = jax.lax.map(chunk, jnp.arange(chunks * size).reshape(chunks, size))
+  loss, pred = loss.reshape(-1)[:n], pred.reshape(-1)[:n]
+  return dict(loss_sum=loss.sum(),
+              correct=jnp.sum(pred == trained).astype(jnp.float32),
+              correct_clean=jnp.sum(pred == clean).astype(jnp.float32),
+              pred=pred.astype(jnp.int8))
+
+
+def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
+                epoch: jax.Array) -> tuple[TrainState, dict[str, Any]]:
+  """Trains one lane for one epoch (a lax.scan over its steps), then evaluates.
+
+  The lane visits a fresh permutation of the training set each epoch, drawn
+  from its order key and the epoch number; the remainder is dropped.
+
+  Returns:
+    The new state, and {"steps": float32 [3] sums over the epoch's steps (see
+    train_step), "train": evaluate(train), "test": evaluate(test)}.
+  """
+  n = data.train_labels.shape[0]
+  steps, batch = task.steps_per_epoch, task.config.batch_size
+  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch), n)
+  order = order[:steps * batch].reshape(steps, batch)
+  step = functools.partial(train_step, task, data, lane)
+  state, sums = jax.lax.scan(step, state, order)
+  return state, dict(steps=sums.sum(axis=0),
+                     train=evaluate(task, data, lane, state, "train"),
+                     test=evaluate(task, data, lane, state, "test"))

@@ -1,0 +1,59 @@
+"""Final numbers per lane, mean +- std over seeds per grid point, and the table.
+
+Rates are fractions in [0, 1] everywhere in files; the printed table shows
+percentages. The standard deviation is over seeds (ddof=1), so a grid point
+with one seed has none.
+"""
+
+import numpy as np
+
+METRICS = ("train_acc", "train_acc_clean", "test_acc", "train_loss", "test_loss")
+_TABLE = (("train_acc", "train acc %"), ("train_acc_clean", "clean train acc %"),
+          ("test_acc", "test acc %"))
+
+
+def _stats(values: np.ndarray) -> dict:
+  values = np.asarray(values, np.float64)
+  std = float(values.std(ddof=1)) if len(values) > 1 else None
+  return dict(mean=float(values.mean()), std=std, n=int(len(values)))
+
+
+def summarize(lanes, final: dict[str, np.ndarray], extra: dict | None = None) -> dict:
+  """Builds summary.json's content.
+
+  Args:
+    lanes: the run's `jaxmem.lanes.Lanes`.
+    final: metric name -> float [L], each lane's value after the last epoch.
+    extra: more top-level fields (e.g. wall times).
+
+  Returns:
+    {"lanes": [per lane: identity and final metrics], "points": [per grid
+    point: its coordinates and {metric: {mean, std, n}}], **extra}.
+  """
+  per_lane = [dict(lanes.describe(i), **{m: float(final[m][i]) for m in final})
+              for i in range(len(lanes))]
+  points = []
+  for p in np.unique(lanes.point):
+    members = np.flatnonzero(lanes.point == p)
+    points.append(dict(coords=lanes.coords[members[0]],
+                       **{m: _stats(final[m][members]) for m in final}))
+  return dict(lanes=per_lane, points=points, **(extra or {}))
+
+
+def _cell(stats: dict) -> str:
+  if stats["std"] is None:
+    return f"{100 * stats['mean']:.2f}"
+  return f"{100 * stats['mean']:.2f} +- {100 * stats['std']:.2f}"
+
+
+def table(summary: dict) -> str:
+  """Renders the grid points as an aligned text table (accuracies in %)."""
+  points = summary["points"]
+  axes = list(points[0]["coords"]) if points else []
+  header = axes + ["seeds"] + [title for _, title in _TABLE]
+  rows = [[str(p["coords"][a]) for a in axes] + [str(p["test_acc"]["n"])]
+          + [_cell(p[m]) for m, _ in _TABLE] for p in points]
+  widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+  line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+  return "\n".join([line(header), line(["-" * w for w in widths])]
+                   + [line(r) for r in rows])

@@ -1,0 +1,30 @@
+"""Zhang et al. (2017) Figure 1b-c on USPS: label corruption 0, 0.1, ..., 1.0.
+
+11 corruption levels x 8 seeds = ONE run of 88 lanes of an MLP 1x512 on the
+7291 USPS training digits. Each seed index draws one corruption, so a seed's
+corrupted labels at level p are a superset of those at any lower level. Test
+error rises steadily with the corruption level while every lane still fits its
+(partly random) training labels.
+
+  jaxmem --experiment=zhang_corruption_usps --workdir=runs/zhang_corruption_usps
+"""
+
+from jaxmem import experiment
+
+
+def get_config():
+  c = experiment.base_config()
+  c.dataset = "usps"
+  c.model = "mlp_1x512"
+  c.preprocess.normalize = "standardize"  # Zhang's per-image whitening.
+  c.grid.label_corruption = tuple(round(0.1 * i, 1) for i in range(11))
+  c.label_corruption_kind = "uniform"  # Zhang: the true class can come back.
+  c.num_seeds = 8
+  c.num_epochs = 60
+  c.batch_size = 64
+  c.learning_rate = 0.05
+  c.momentum = 0.9
+  c.schedule = "exponential"
+  c.decay_rate = 0.98
+  c.lock()
+  return c

@@ -1,0 +1,64 @@
+"""Grid x seeds expansion, presets, and keys that ignore the lanes beside them."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmem import errors
+from jaxmem import experiment
+from jaxmem import lanes
+
+
+def _cfg(**kw):
+  c = experiment.base_config()
+  c.update(kw)
+  return c
+
+
+def test_grid_times_seeds_grid_major():
+  c = _cfg(num_seeds=3)
+  c.grid.learning_rate = (0.1, 0.01)
+  c.grid.label_corruption = (0.0, 1.0)
+  ls = lanes.expand(c)
+  assert len(ls) == 12 and ls.axes == ("learning_rate", "label_corruption")
+  np.testing.assert_array_equal(ls.seed_index, [0, 1, 2] * 4)
+  np.testing.assert_array_equal(ls.point, np.repeat(np.arange(4), 3))
+  np.testing.assert_allclose(ls.hparams["learning_rate"], [0.1] * 6 + [0.01] * 6)
+  np.testing.assert_allclose(ls.label_corruption, ([0.0] * 3 + [1.0] * 3) * 2)
+  np.testing.assert_allclose(ls.hparams["momentum"], 0.9)  # Non-grid values come from the config.
+  assert ls.describe(4) == dict(lane=4, seed=1, learning_rate=0.1, label_corruption=1.0)
+
+
+def test_conditions_expand_to_presets():
+  c = _cfg(num_seeds=1)
+  c.grid.condition = ("true_labels", "random_labels", "gaussian")
+  ls = lanes.expand(c)
+  np.testing.assert_allclose(ls.label_corruption, [0, 1, 0])
+  assert ls.input_kinds == ("none", "gaussian")
+  np.testing.assert_array_equal(ls.input_code, [0, 0, 1])
+
+
+def test_keys_depend_only_on_seed_and_seed_index():
+  few = lanes.keys(0, np.asarray([0, 1]), "init")
+  many = lanes.keys(0, np.asarray([2, 0, 1, 1]), "init")
+  np.testing.assert_array_equal(few[0], many[1])
+  np.testing.assert_array_equal(few[1], many[3])
+  assert not np.array_equal(few[0], few[1])
+  streams = [lanes.keys(0, np.asarray([0]), s)[0] for s in lanes.STREAMS]
+  assert len({np.asarray(k).tobytes() for k in streams}) == len(lanes.STREAMS)
+  assert not np.array_equal(lanes.keys(1, np.asarray([0]), "init"), few[:1])
+  shared = lanes.keys(0, np.asarray([0, 1, 2]), "corruption", shared=True)
+  assert np.all(shared == shared[0])
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("label_corruption", 1.5, "[0, 1]"),
+    ("input_corruption", "noise", "shuffled_pixels"),
+    ("learning_rate", -1.0, ">= 0"),
+])
+def test_bad_lane_values_are_user_errors(field, value, needle):
+  c = _cfg()
+  c.grid[field] = (value,)
+  with pytest.raises(errors.UserError, match=None) as e:
+    experiment.validate(c)
+  assert needle in str(e.value) and "\n" not in str(e.value)

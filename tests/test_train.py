@@ -1,0 +1,160 @@
+"""The engine end to end: lanes, determinism, memorization, and the workdir files."""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmem import experiment
+from jaxmem import records
+from jaxmem import steps
+from jaxmem import train
+
+
+def tiny(**overrides):
+  """A config that trains in about a second: synthetic data, a small MLP."""
+  c = experiment.base_config()
+  c.dataset = "synthetic"
+  c.synthetic.update(dict(num_train=192, num_test=64, shape=(4, 4, 1)))
+  c.model = "mlp"
+  c.mlp_widths = (32,)
+  c.num_epochs = 2
+  c.batch_size = 32
+  c.num_seeds = 2
+  c.learning_rate = 0.05
+  for key, value in overrides.items():
+    target = c
+    *path, last = key.split(".")
+    for p in path:
+      target = target[p]
+    target[last] = value
+  return c
+
+
+def metrics_by_lane(wd, keys=("seed", "learning_rate", "label_corruption")):
+  out = {}
+  for row in records.Workdir(wd).read_metrics():
+    ident = tuple(row.get(k) for k in keys) + (row["epoch"],)
+    out[ident] = row
+  return out
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+  c = tiny()
+  c.grid.learning_rate = (0.05, 0.02)
+  c.grid.label_corruption = (0.0, 1.0)
+  path = tmp_path_factory.mktemp("grid")
+  result = train.run(c, str(path))
+  return c, path, result
+
+
+def test_workdir_explains_itself(grid_run):
+  c, path, result = grid_run
+  for name in records.FILES:
+    assert (path / name).exists(), name
+  wd = records.Workdir(path)
+  assert wd.status() == "done"
+  cfg = wd.read_json("config.json")
+  assert cfg["config"]["dataset"] == "synthetic" and len(cfg["lanes"]) == 8
+  assert cfg["randomness"]["seed"] == 0
+  rows = wd.read_metrics()
+  assert len(rows) == 8 * c.num_epochs
+  for key in ("epoch", "lane", "seed", "train_loss", "train_acc", "train_acc_clean",
+              "test_loss", "test_acc", "elapsed_s", "learning_rate", "label_corruption"):
+    assert key in rows[0], key
+  assert all(0.0 <= r[k] <= 1.0 for r in rows for k in ("train_acc", "test_acc"))
+  ex = wd.read_examples()
+  assert ex["train_correct"].shape == (8, c.num_epochs, 192)
+  assert ex["test_correct"].shape == (8, c.num_epochs, 64)
+  last = {r["lane"]: r for r in rows if r["epoch"] == c.num_epochs}
+  for lane in range(8):  # The stored correctness reproduces the logged rates.
+    assert ex["train_correct"][lane, -1].mean() == pytest.approx(last[lane]["train_acc"])
+    assert ex["test_correct"][lane, -1].mean() == pytest.approx(last[lane]["test_acc"])
+  np.testing.assert_array_equal(ex["corrupted"], ex["labels"] != ex["clean_labels"][None])
+  assert ex["corrupted"][:2].sum() == 0 and ex["corrupted"][2:4].mean() > 0.8
+  summary = wd.read_json("summary.json")
+  assert len(summary["points"]) == 4 and summary["points"][0]["test_acc"]["n"] == 2
+  means = [np.mean([l["test_acc"] for l in summary["lanes"] if l["lane"] in (i, i + 1)])
+           for i in (0, 2, 4, 6)]
+  np.testing.assert_allclose([p["test_acc"]["mean"] for p in summary["points"]], means)
+
+
+def test_lane_alone_equals_lane_beside_others(grid_run, tmp_path):
+  """Lane (lr 0.02, p 1.0, seed 0) trained alone reproduces the grid's lane."""
+  _, path, _ = grid_run
+  alone = tiny(num_seeds=1, learning_rate=0.02, label_corruption=1.0)
+  train.run(alone, str(tmp_path))
+  got = metrics_by_lane(tmp_path, ("seed",))
+  want = metrics_by_lane(path)
+  for epoch in (1, 2):
+    a, b = got[(0, epoch)], want[(0, 0.02, 1.0, epoch)]
+    for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+      assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+
+
+def test_growing_seeds_keeps_the_first_seeds_lanes(tmp_path):
+  one = train.run(tiny(num_seeds=1), str(tmp_path / "one"))
+  three = train.run(tiny(num_seeds=3), str(tmp_path / "three"))
+  assert one["lanes"][0]["test_loss"] == pytest.approx(three["lanes"][0]["test_loss"], rel=1e-6)
+  assert one["lanes"][0]["train_loss"] == pytest.approx(three["lanes"][0]["train_loss"], rel=1e-6)
+  losses = [l["train_loss"] for l in three["lanes"]]
+  assert len(set(losses)) == 3  # Different seeds, different runs.
+
+
+def test_same_config_same_numbers_whatever_the_chunking(tmp_path):
+  a = train.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "a"))
+  b = train.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "b"))
+  c = train.run(tiny(num_seeds=3, lane_chunk=2), str(tmp_path / "c"))
+  assert [l["train_loss"] for l in a["lanes"]] == [l["train_loss"] for l in b["lanes"]]
+  np.testing.assert_allclose([l["train_loss"] for l in a["lanes"]],
+                             [l["train_loss"] for l in c["lanes"]], rtol=1e-5)
+  ea = records.Workdir(tmp_path / "a").read_examples()
+  eb = records.Workdir(tmp_path / "b").read_examples()
+  for key in ea:
+    np.testing.assert_array_equal(ea[key], eb[key])
+
+
+def test_mlp_memorizes_random_labels_of_real_usps_digits(tmp_path):
+  """Zhang's point on real data: random labels are fitted, and test at chance."""
+  c = tiny(dataset="usps", train_size=512, test_size=500, num_seeds=2,
+           model="mlp_1x512", num_epochs=50, batch_size=32, learning_rate=0.02,
+           label_corruption=1.0, **{"preprocess.normalize": "standardize"})
+  result = train.run(c, str(tmp_path))
+  for lane in result["lanes"]:
+    assert lane["train_acc"] > 0.95
+    assert lane["test_acc"] < 0.2
+    assert lane["train_acc_clean"] < 0.3  # It fits the random labels, not the digits.
+
+
+def test_every_input_corruption_trains_beside_the_others(tmp_path):
+  c = tiny(num_seeds=1)
+  c.grid.condition = ("true_labels", "shuffled_pixels", "random_pixels", "gaussian")
+  result = train.run(c, str(tmp_path))
+  assert [l["condition"] for l in result["lanes"]] == list(c.grid.condition)
+  assert all(np.isfinite(l["train_loss"]) for l in result["lanes"])
+  losses = [l["train_loss"] for l in result["lanes"]]
+  assert len(set(losses)) == 4  # Same init and order: only the inputs differ.
+
+
+def test_batch_norm_statistics_are_per_lane(tmp_path):
+  c = tiny(model="inception_small", num_seeds=2, num_epochs=1, lane_chunk=2,
+           batch_size=16, **{"synthetic.shape": (8, 8, 3), "synthetic.num_train": 32})
+  task, data, lane, state, lanes, ds = train.setup(c)
+  epoch = jax.jit(train.over_lanes(functools.partial(steps.train_epoch, task), 2, 2))
+  new, out = epoch(data, lane, state, 0)
+  stats = jax.tree.leaves(new.batch_stats)
+  before = jax.tree.leaves(state.batch_stats)
+  assert stats and all(s.shape[0] == 2 for s in stats)
+  assert all(not np.allclose(s[0], s[1]) for s in stats)  # Each lane its own.
+  assert all(not np.allclose(s, b) for s, b in zip(stats, before))
+  assert np.all(np.isfinite(out["train"]["loss_sum"]))
+
+
+def test_finished_run_is_not_overwritten(grid_run):
+  c, path, _ = grid_run
+  before = (path / "metrics.jsonl").read_bytes()
+  with pytest.raises(Exception, match="--overwrite"):
+    train.run(c, str(path))
+  assert (path / "metrics.jsonl").read_bytes() == before
