@@ -93,6 +93,11 @@ def base_config() -> ml_collections.ConfigDict:
   # "per_seed": each seed index draws its own corruption; "shared": one draw
   # for every lane (Zhang's one fixed random labelling).
   c.corruption_draw = "per_seed"
+
+  # Checkpoints (Orbax, in <workdir>/checkpoints): a rerun of the same command
+  # resumes from the newest good one.
+  c.checkpoint_every_epochs = 5  # Save every N epochs (and at the end); 0: end only.
+  c.checkpoint_keep = 2  # Keep the newest K checkpoints (>= 1).
   return c
 
 
@@ -107,6 +112,12 @@ def module_path(name: str) -> str:
   """Returns the file of experiment `name`, or raises UserError listing them."""
   errors.check_choice("experiment", name, names())
   return importlib.import_module(f"sweeps.{name}").__file__
+
+
+def load(name: str) -> ml_collections.ConfigDict:
+  """Returns experiment `name`'s config, or raises UserError listing them."""
+  module_path(name)
+  return importlib.import_module(f"sweeps.{name}").get_config()
 
 
 def grid_axes(config) -> tuple[str, ...]:
@@ -134,10 +145,12 @@ def validate(config) -> None:
                       ("per_seed", "shared"))
   errors.check_choice("config.preprocess.normalize",
                       config.preprocess.normalize, preprocess.NORMALIZATIONS)
-  for key in ("num_seeds", "num_epochs", "batch_size", "eval_batch_size"):
+  for key in ("num_seeds", "num_epochs", "batch_size", "eval_batch_size",
+              "checkpoint_keep"):
     if int(config[key]) < 1:
       raise errors.UserError(f"config.{key} must be >= 1, got {config[key]}")
-  for key in ("train_size", "test_size", "lane_chunk", "preprocess.crop"):
+  for key in ("train_size", "test_size", "lane_chunk", "preprocess.crop",
+              "checkpoint_every_epochs"):
     value = config.preprocess.crop if key == "preprocess.crop" else config[key]
     if int(value) < 0:
       raise errors.UserError(f"config.{key} must be >= 0, got {value}")

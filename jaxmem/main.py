@@ -63,32 +63,39 @@ def parse_flags(argv: list[str]) -> list[str]:
   """
   try:
     if not any(a == "--config" or a.startswith("--config=") for a in argv):
-      path = experiment.module_path(_experiment_from_argv(argv))
+      name = _experiment_from_argv(argv)
+      path = experiment.module_path(name)
+      _check_config_keys(argv, experiment.load(name))
       argv = argv[:1] + [f"--config={path}"] + argv[1:]
     return flags.FLAGS(argv)
+  except flags.UnrecognizedFlagError as e:
+    fail(f"{_first_line(e)}; valid flags: --experiment, --workdir, "
+         "--config.KEY=VALUE, --data_dir, --overwrite, --list_experiments "
+         "(--helpfull lists all)")
   except (flags.Error, errors.UserError) as e:
-    fail(_explain(e))
+    fail(_first_line(e))
   except (AttributeError, KeyError, TypeError, ValueError) as e:
-    fail(_explain(e))
+    fail(_first_line(e))
 
 
-def _explain(e: Exception) -> str:
-  """Makes a flag-parsing error name the valid choices where it can."""
-  text = str(e)
-  if "--config." in text or "config" in text and "not" in text:
-    valid = ", ".join(sorted(_leaf_keys(experiment.base_config())))
-    return f"{text.splitlines()[0]} (valid config keys: {valid})"
+def _check_config_keys(argv: list[str], config) -> None:
+  """Raises UserError for a --config.KEY that the config does not have."""
+  for arg in argv[1:]:
+    if not arg.startswith("--config."):
+      continue
+    node, seen = config, "config"
+    for part in arg[len("--config."):].split("=", 1)[0].split("."):
+      if not hasattr(node, "keys") or part not in node:
+        valid = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "none"
+        raise errors.UserError(
+            f"unknown config key {seen}.{part} in {arg!r}; valid keys of "
+            f"{seen}: {valid}")
+      node, seen = node[part], f"{seen}.{part}"
+
+
+def _first_line(e: Exception) -> str:
+  text = str(e).strip()
   return text.splitlines()[0] if text else type(e).__name__
-
-
-def _leaf_keys(config, prefix: str = "") -> list[str]:
-  keys = []
-  for key, value in config.items():
-    if hasattr(value, "items"):
-      keys += _leaf_keys(value, f"{prefix}{key}.")
-    else:
-      keys.append(prefix + key)
-  return keys
 
 
 def list_experiments() -> str:

@@ -163,7 +163,8 @@ def lecun1989_uniform(key: jax.Array, shape: Sequence[int],
 class UnsharedBiasConv(nn.Module):
   """LeCun 1989's conv layer before its tanh, with one bias per output unit.
 
-  Pads with a constant, convolves VALID with a stride, adds the bias. With `groups`, output maps are split into len(groups) equal parts, the i-th
+  Pads with a constant, convolves VALID with a stride, adds the bias. With
+  `groups`, output maps are split into len(groups) equal parts, the i-th
   part seeing only the input maps groups[i]; this is how H2 connects to only 8
   of H1's 12 maps.
   """

@@ -16,12 +16,17 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 
 import numpy as np
 
 from jaxmem import errors
 
+# Config keys that change how a run executes but not its results: a run may
+# be resumed with other values of these.
+EXECUTION_KEYS = ("lane_chunk", "eval_batch_size", "checkpoint_every_epochs",
+                  "checkpoint_keep")
 FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
          "summary.json")
 
@@ -72,23 +77,49 @@ class Workdir:
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
       return None
 
-  def prepare(self, overwrite: bool) -> None:
-    """Makes the folder ready for a new run.
+  @property
+  def checkpoints(self) -> pathlib.Path:
+    return self.path / "checkpoints"
+
+  def clear(self) -> None:
+    """Removes a previous run's files and checkpoints (and nothing else)."""
+    for name in FILES:
+      (self.path / name).unlink(missing_ok=True)
+    shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+  def begin(self, config: dict, overwrite: bool) -> bool:
+    """Decides between a fresh run and resuming the one in the folder.
+
+    Args:
+      config: the command's config, as a dict.
+      overwrite: replace whatever run the folder holds.
+
+    Returns:
+      True to resume the unfinished run of the same config that the folder
+      holds; False for a fresh run (the folder is then cleared).
 
     Raises:
-      UserError: if it holds a run and `overwrite` is False. Nothing is
-        deleted in that case.
+      UserError: the folder holds a finished run, or an unfinished run of a
+        config that differs in the keys named. Nothing is changed then.
     """
     if self.path.exists() and not self.path.is_dir():
       raise errors.UserError(f"--workdir {self.path} exists and is not a folder")
-    held = self.status()
-    if held is not None and not overwrite:
+    held = None if overwrite else self.status()
+    if held == "done":
       raise errors.UserError(
-          f"--workdir {self.path} already holds a run (status {held!r}); "
-          "pass --overwrite to replace it, or choose another --workdir")
+          f"--workdir {self.path} already holds a finished run; pass "
+          "--overwrite to replace it, or choose another --workdir")
+    if held is not None:
+      differ = config_diff(self.read_json("config.json")["config"], config)
+      if differ:
+        raise errors.UserError(
+            f"--workdir {self.path} holds a run of another config (it differs "
+            f"in {', '.join(differ)}); pass --overwrite to replace it, or "
+            "choose another --workdir")
+      return True
     self.path.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-      (self.path / name).unlink(missing_ok=True)
+    self.clear()
+    return False
 
   def write_json(self, name: str, obj) -> None:
     atomic_write(self.path / name, (dumps(obj) + "\n").encode())
@@ -105,6 +136,11 @@ class Workdir:
       f.flush()
       os.fsync(f.fileno())
 
+  def rewrite_metrics(self, rows: list[dict]) -> None:
+    """Replaces metrics.jsonl with `rows` (on resume, the checkpoint's rows)."""
+    atomic_write(self.path / "metrics.jsonl",
+                 "".join(dumps(row) + "\n" for row in rows).encode())
+
   def read_metrics(self) -> list[dict]:
     with open(self.path / "metrics.jsonl") as f:
       return [json.loads(line) for line in f if line.strip()]
@@ -117,3 +153,20 @@ class Workdir:
   def read_examples(self) -> dict[str, np.ndarray]:
     with np.load(self.path / "examples.npz") as f:
       return dict(f)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+  """Returns the config keys whose values differ, ignoring EXECUTION_KEYS."""
+  old, new = (_flatten(json.loads(dumps(c))) for c in (old, new))
+  return sorted(k for k in old.keys() | new.keys()
+                if k not in EXECUTION_KEYS and old.get(k) != new.get(k))

@@ -55,6 +55,9 @@ class TrainState(struct.PyTreeNode):
   batch_stats: Any
   opt_state: optax.OptState
   step: jax.Array  # int32 [], steps taken
+  # int32 [], the step at which the loss or a gradient became NaN or infinite
+  # (the lane is frozen from then on), or -1 while it trains normally.
+  diverged: jax.Array
 
 
 def loss_per_example(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -79,7 +82,8 @@ def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainSta
   return TrainState(params=params,
                     batch_stats=variables.get("batch_stats", {}),
                     opt_state=_tx(task, lane).init(params),
-                    step=jnp.zeros([], jnp.int32))
+                    step=jnp.zeros([], jnp.int32),
+                    diverged=jnp.full([], -1, jnp.int32))
 
 
 def _inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
@@ -123,10 +127,19 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
 
   grads, (loss_sum, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
   deltas, opt_state = _tx(task, lane).update(grads, state.opt_state, state.params)
+  finite = jnp.isfinite(loss_sum) & jnp.all(jnp.asarray(
+      [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+  alive = (state.diverged < 0) & finite
+  # A diverged lane keeps its last finite parameters; `where` per leaf keeps
+  # the step free of control flow, so vmapped lanes stay independent.
+  keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(alive, a, b), new, old)
   new_state = state.replace(
-      params=optax.apply_updates(state.params, deltas),
-      batch_stats=updates.get("batch_stats", state.batch_stats),
-      opt_state=opt_state, step=state.step + 1)
+      params=keep(optax.apply_updates(state.params, deltas), state.params),
+      batch_stats=keep(updates.get("batch_stats", state.batch_stats),
+                       state.batch_stats),
+      opt_state=keep(opt_state, state.opt_state), step=state.step + 1,
+      diverged=jnp.where((state.diverged < 0) & ~finite, state.step,
+                         state.diverged))
   pred = jnp.argmax(logits, axis=-1)
   sums = jnp.stack([loss_sum, jnp.sum(pred == labels),
                     jnp.sum(pred == data.train_labels[index])])
@@ -175,7 +188,8 @@ def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
 
   Returns:
     The new state, and {"steps": float32 [3] sums over the epoch's steps (see
-    train_step), "train": evaluate(train), "test": evaluate(test)}.
+    train_step), "diverged": the state's divergence step, "train":
+    evaluate(train), "test": evaluate(test)}.
   """
   n = data.train_labels.shape[0]
   steps, batch = task.steps_per_epoch, task.config.batch_size
@@ -183,6 +197,6 @@ def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
   order = order[:steps * batch].reshape(steps, batch)
   step = functools.partial(train_step, task, data, lane)
   state, sums = jax.lax.scan(step, state, order)
-  return state, dict(steps=sums.sum(axis=0),
+  return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
                      train=evaluate(task, data, lane, state, "train"),
                      test=evaluate(task, data, lane, state, "test"))

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmem import checkpoint
 from jaxmem import corruption
 from jaxmem import datasets
 from jaxmem import errors
@@ -137,8 +138,12 @@ def setup(config, data_dir=None):
   return task, data, lane, state, lanes, ds
 
 
-def _metrics_rows(lanes, out: dict, counts: dict, epoch: int,
-                  elapsed: float) -> tuple[list[dict], dict]:
+def _finite(x: float):
+  return x if np.isfinite(x) else None
+
+
+def _metrics_rows(lanes, out: dict, counts: dict, epoch: int, elapsed: float,
+                  diverged_epoch: np.ndarray) -> tuple[list[dict], dict]:
   """Turns one epoch's sums (host numpy, leading lane axis) into rates."""
   n, m = counts["train"], counts["test"]
   rates = dict(
@@ -150,7 +155,10 @@ def _metrics_rows(lanes, out: dict, counts: dict, epoch: int,
       step_loss=out["steps"][:, 0] / counts["steps"],
       step_acc=out["steps"][:, 1] / counts["steps"])
   rows = [dict(epoch=epoch, **lanes.describe(i),
-               **{k: float(v[i]) for k, v in rates.items()},
+               **{k: _finite(float(v[i])) for k, v in rates.items()},
+               diverged=bool(diverged_epoch[i] >= 0),
+               diverged_epoch=int(diverged_epoch[i]) if diverged_epoch[i] >= 0
+               else None,
                elapsed_s=round(elapsed, 3)) for i in range(len(lanes))]
   return rows, rates
 
@@ -163,35 +171,103 @@ def _describe_run(config, lanes, ds, chunk: int) -> dict:
       dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                    train_shape=ds.train.images.shape,
                    test_shape=ds.test.images.shape),
-      execution=dict(backend=jax.default_backend(), devices=[str(d) for d in jax.devices()],
-                     lane_chunk=chunk),
+      execution=dict(backend=jax.default_backend(),
+                     devices=[str(d) for d in jax.devices()], lane_chunk=chunk),
       versions=dict(python=platform.python_version(), jax=jax.__version__,
                     flax=flax.__version__, optax=optax.__version__,
                     numpy=np.__version__))
 
 
-def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
-  """Trains every lane of `config`, writing results into `workdir`.
+class _Progress:
+  """What the host accumulates over epochs, and what a checkpoint restores."""
 
-  Bad input raises `UserError` before anything compiles or is written.
+  def __init__(self, num_lanes: int, num_train: int, num_test: int,
+               num_epochs: int):
+    self.epoch = 0
+    self.rows: list[dict] = []
+    self.elapsed = 0.0  # Training seconds before this process started.
+    self.diverged_epoch = np.full(num_lanes, -1, np.int64)
+    self.train_pred = np.zeros((num_lanes, num_epochs, num_train), np.int8)
+    self.test_pred = np.zeros((num_lanes, num_epochs, num_test), np.int8)
+
+  def arrays(self, state, lane) -> dict:
+    e = self.epoch
+    return dict(state=state, lane=lane, train_pred=self.train_pred[:, :e],
+                test_pred=self.test_pred[:, :e],
+                diverged_epoch=self.diverged_epoch)
+
+  def meta(self) -> dict:
+    return dict(rows=self.rows, elapsed=self.elapsed)
+
+  def restore(self, epoch: int, arrays: dict, meta: dict) -> None:
+    self.epoch, self.rows, self.elapsed = epoch, meta["rows"], meta["elapsed"]
+    self.diverged_epoch = np.asarray(arrays["diverged_epoch"])
+    self.train_pred[:, :epoch] = arrays["train_pred"]
+    self.test_pred[:, :epoch] = arrays["test_pred"]
+
+
+def _resume(wd, ckpts, progress, lane, state):
+  """Restores the newest usable checkpoint into `progress`; returns the state."""
+  host_state, host_lane = jax.device_get((state, lane))
+
+  def like(epoch):
+    progress.epoch = epoch
+    return progress.arrays(host_state, host_lane)
+  restored = ckpts.restore(like)
+  progress.epoch = 0
+  if restored is None:
+    if ckpts.epochs():
+      raise errors.UserError(
+          f"no usable checkpoint in {wd.checkpoints} (see the warnings above); "
+          "pass --overwrite to start afresh")
+    logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
+    wd.rewrite_metrics([])
+    return state
+  epoch, arrays, meta = restored
+  same = jax.tree.map(np.array_equal, arrays["lane"], host_lane)
+  if not all(jax.tree.leaves(same)):
+    raise errors.UserError(
+        f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
+        "labels (another jaxmem version?); pass --overwrite to start afresh")
+  progress.restore(epoch, arrays, meta)
+  wd.rewrite_metrics(progress.rows)
+  logging.info("resuming %s from the checkpoint of epoch %d", wd.path, epoch)
+  return jax.device_put(arrays["state"])
+
+
+def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
+  """Trains every lane of `config` into `workdir`, resuming an unfinished run.
+
+  Bad input raises `UserError` before anything compiles or is written. A rerun
+  on the same workdir continues from the newest good checkpoint and ends with
+  the same results as a run that was never interrupted.
 
   Returns:
     The content of summary.json.
   """
   task, data, lane, state, lanes, ds = setup(config, data_dir)
   wd = records.Workdir(workdir)
-  wd.prepare(overwrite)
+  resume = wd.begin(config.to_dict(), overwrite)
   chunk = lane_chunk(config, len(lanes))
-  wd.write_json("config.json", _describe_run(config, lanes, ds, chunk))
-  wd.set_status("running", epoch=0, num_epochs=config.num_epochs)
+  ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
+  progress = _Progress(len(lanes), len(ds.train.labels), len(ds.test.labels),
+                       config.num_epochs)
   try:
-    return _train(task, data, lane, state, lanes, ds, wd, chunk)
-  except BaseException as e:
-    wd.set_status("failed", error=f"{type(e).__name__}: {e}")
+    if resume:
+      state = _resume(wd, ckpts, progress, lane, state)
+    wd.write_json("config.json", _describe_run(config, lanes, ds, chunk))
+    wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs)
+    return _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress)
+  except errors.UserError:
     raise
+  except BaseException as e:
+    wd.set_status("failed", epoch=progress.epoch, error=f"{type(e).__name__}: {e}")
+    raise
+  finally:
+    ckpts.close()
 
 
-def _train(task, data, lane, state, lanes, ds, wd, chunk) -> dict:
+def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> dict:
   config, num_lanes = task.config, len(lanes)
   epoch_fn = over_lanes(functools.partial(steps.train_epoch, task), num_lanes, chunk)
   start = time.perf_counter()
@@ -202,51 +278,70 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk) -> dict:
                num_lanes, ", ".join(lanes.axes) or "seeds only", compile_s, chunk)
   counts = dict(train=len(ds.train.labels), test=len(ds.test.labels),
                 steps=task.steps_per_epoch * config.batch_size)
-  history = {"train": [], "test": []}
-  start = time.perf_counter()
-  for epoch in range(config.num_epochs):
+  every = config.checkpoint_every_epochs
+  start, first = time.perf_counter(), progress.epoch
+  for epoch in range(progress.epoch, config.num_epochs):
     state, out = compiled(data, lane, state, jnp.int32(epoch))
     out = jax.device_get(out)
-    elapsed = time.perf_counter() - start
-    rows, rates = _metrics_rows(lanes, out, counts, epoch + 1, elapsed)
+    elapsed = progress.elapsed + time.perf_counter() - start
+    newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
+    progress.diverged_epoch[newly] = epoch + 1
+    rows, rates = _metrics_rows(lanes, out, counts, epoch + 1, elapsed,
+                                progress.diverged_epoch)
     wd.append_metrics(rows)
-    history["train"].append(out["train"]["pred"])
-    history["test"].append(out["test"]["pred"])
-    wd.set_status("running", epoch=epoch + 1, num_epochs=config.num_epochs)
-    _progress(epoch + 1, config.num_epochs, num_lanes, elapsed,
-              counts["steps"], rates)
+    progress.rows += rows
+    progress.train_pred[:, epoch] = out["train"]["pred"]
+    progress.test_pred[:, epoch] = out["test"]["pred"]
+    progress.epoch = epoch + 1
+    if progress.epoch == config.num_epochs or (every and progress.epoch % every == 0):
+      progress.elapsed = elapsed
+      ckpts.save(progress.epoch, progress.arrays(state, lane), progress.meta())
+    wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs,
+                  diverged_lanes=np.flatnonzero(progress.diverged_epoch >= 0))
+    _log_progress(progress.epoch, config.num_epochs, num_lanes,
+                  time.perf_counter() - start, progress.epoch - first,
+                  counts["steps"], rates)
+  ckpts.wait()
   train_s = time.perf_counter() - start
-  final = {m: rates[m] for m in summary_lib.METRICS}
-  result = summary_lib.summarize(lanes, final, dict(
+  last = progress.rows[-num_lanes:]  # The final epoch, also when resumed at it.
+  final = {m: np.asarray([np.nan if r[m] is None else r[m] for r in last])
+           for m in summary_lib.METRICS}
+  result = summary_lib.summarize(lanes, final, progress.diverged_epoch, dict(
       compile_s=round(compile_s, 2), train_s=round(train_s, 2),
-      lane_examples_per_s=round(num_lanes * counts["steps"] * config.num_epochs
-                                / train_s, 1)))
-  _write_examples(wd, lane, lanes, ds, history)
+      lane_examples_per_s=round(num_lanes * counts["steps"]
+                                * (config.num_epochs - first) / max(train_s, 1e-9), 1)))
+  _write_examples(wd, lane, lanes, ds, progress)
   wd.write_json("summary.json", result)
+  diverged = np.flatnonzero(progress.diverged_epoch >= 0)
   wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
-                compile_s=result["compile_s"], train_s=result["train_s"])
+                compile_s=result["compile_s"], train_s=result["train_s"],
+                diverged_lanes=diverged)
+  if len(diverged):
+    logging.warning("%d of %d lanes diverged (loss not finite): lanes %s; they "
+                    "are left out of means and standard deviations",
+                    len(diverged), num_lanes, diverged.tolist())
   return result
 
 
-def _progress(epoch, num_epochs, num_lanes, elapsed, per_epoch, rates) -> None:
-  eta = elapsed / epoch * (num_epochs - epoch)
+def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,
+                  per_epoch, rates) -> None:
+  eta = seconds / epochs_here * (num_epochs - epoch)
   logging.info(
       "epoch %d/%d  %d lanes  %.0f lane-examples/s  train_acc %.3f [%.3f, %.3f]"
-      "  test_acc %.3f  elapsed %.0f s  ETA %.0f s", epoch, num_epochs,
-      num_lanes, num_lanes * per_epoch * epoch / elapsed,
-      rates["train_acc"].mean(), rates["train_acc"].min(),
-      rates["train_acc"].max(), rates["test_acc"].mean(), elapsed, eta)
+      "  test_acc %.3f  ETA %.0f s", epoch, num_epochs, num_lanes,
+      num_lanes * per_epoch * epochs_here / seconds,
+      np.nanmean(rates["train_acc"]), np.nanmin(rates["train_acc"]),
+      np.nanmax(rates["train_acc"]), np.nanmean(rates["test_acc"]), eta)
 
 
-def _write_examples(wd, lane, lanes, ds, history) -> None:
+def _write_examples(wd, lane, lanes, ds, progress) -> None:
   labels = np.asarray(lane.labels)
-  train_pred = np.stack(history["train"], axis=1)  # [L, E, N]
-  test_pred = np.stack(history["test"], axis=1)  # [L, E, M]
   wd.write_examples(
-      train_correct=train_pred == labels[:, None, :],
-      test_correct=test_pred == ds.test.labels[None, None, :],
-      train_pred=train_pred, test_pred=test_pred,
+      train_correct=progress.train_pred == labels[:, None, :],
+      test_correct=progress.test_pred == ds.test.labels[None, None, :],
+      train_pred=progress.train_pred, test_pred=progress.test_pred,
       train_index=ds.train.index, test_index=ds.test.index,
       clean_labels=ds.train.labels, test_labels=ds.test.labels,
       labels=labels, corrupted=labels != ds.train.labels[None, :],
-      lane_seed=lanes.seed_index, lane_point=lanes.point)
+      lane_seed=lanes.seed_index, lane_point=lanes.point,
+      diverged_epoch=progress.diverged_epoch)

@@ -1,12 +1,14 @@
 """The command line: bad input ends with one line, exit status 2, nothing written."""
 
 import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
 from jaxmem import experiment
+from tests import bad_inputs
 
 
 def jaxmem(*args, env=None, cwd=None):
@@ -24,40 +26,25 @@ def test_list_experiments_names_every_sweep():
   assert set(experiment.names()) >= {"quickstart", "lecun1989_usps"}
 
 
-TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_seeds=1",
-        "--config.model=mlp", "--config.mlp_widths=(8,)"]
-
-BAD_INPUTS = [
-    # (arguments, text the one-line error must contain)
-    (["--experiment=nope"], "valid choices: lecun1989_usps"),
-    (["--config.no_such_key=1"], "no_such_key"),
-    (["--config.model=resnet"], "inception_small_nobn, lenet1989"),
-    (["--config.dataset=imagenet"], "valid choices: usps, cifar10"),
-    (["--config.label_corruption=1.5"], "[0, 1]"),
-    (["--config.grid.label_corruption=(0.0,-0.1)"], "[0, 1]"),
-    (["--config.batch_size=5000"], "valid: 1..1024"),
-    (["--config.optimizer=lbfgs"], "valid choices: sgd, adam, adamw"),
-    (["--config.num_epochs=abc"], "num_epochs"),
-    (["--config.dataset=usps", "--data_dir={empty}"], "zip.train.gz"),
-]
+DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 
 
-@pytest.mark.parametrize("args,needle", BAD_INPUTS, ids=[a[0][0] for a in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
-  empty = tmp_path / "empty"
-  empty.mkdir()
+@pytest.mark.parametrize("what,args,needle", bad_inputs.CASES,
+                         ids=[c[0] for c in bad_inputs.CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, what, args, needle):
   workdir = tmp_path / "run"
-  args = [a.format(empty=empty) for a in args]
-  out = jaxmem(*TINY, *args, f"--workdir={workdir}")
-  assert out.returncode == 2, out.stderr[-2000:]
-  lines = [l for l in out.stderr.splitlines() if l.strip()]
-  assert len(lines) == 1, out.stderr[-2000:]
+  status, lines = bad_inputs.run_case(bad_inputs.resolve(args, tmp_path), workdir)
+  assert status == 2, lines[-20:]
+  assert len(lines) == 1, lines[-20:]
   assert lines[0].startswith("jaxmem: error:")
   assert needle in lines[0]
   assert not workdir.exists()  # Failed before anything was written.
+  # docs/bad_inputs.md shows this very message (scripts/bad_inputs.py).
+  assert f"| {what} | `{bad_inputs.shown(lines[0], tmp_path)}` |" in DOC.read_text()
 
 
 def test_a_tiny_run_from_the_command_line(tmp_path):
+  TINY = bad_inputs.TINY
   out = jaxmem(*TINY, f"--workdir={tmp_path / 'run'}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "test acc %" in out.stdout

@@ -1,0 +1,121 @@
+"""Orbax checkpoints of a whole run, verified by checksum on restore.
+
+A checkpoint holds everything a run needs to go on as if it had never
+stopped: every lane's training state (parameters, optimizer state, BatchNorm
+statistics, step, divergence), every lane's constants (keys, trained labels),
+the per-example history so far and the metrics rows written so far.
+
+Orbax restores a data file whose bytes were altered without complaint, so each
+checkpoint also stores a SHA-256 of its arrays, computed from the host copy
+that is handed to Orbax, and `restore` verifies it. A checkpoint that fails to
+restore or to verify is skipped with a warning, falling back to the previous,
+and moved to `checkpoints_damaged/` once a good one is found.
+"""
+
+import hashlib
+import pathlib
+import shutil
+
+from absl import logging
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def checksum(tree) -> str:
+  """SHA-256 over a pytree's leaves: their paths, dtypes, shapes and bytes."""
+  digest = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    leaf = np.ascontiguousarray(np.asarray(leaf))
+    digest.update(f"{jax.tree_util.keystr(path)}|{leaf.dtype}|{leaf.shape}|".encode())
+    digest.update(leaf.tobytes())
+  return digest.hexdigest()
+
+
+class Checkpoints:
+  """The checkpoints of one workdir: save every few epochs, restore the newest."""
+
+  def __init__(self, directory: pathlib.Path, keep: int, asynchronous: bool = True):
+    self.directory = pathlib.Path(directory).absolute()
+    # Unusable checkpoints move here, out of Orbax's way but kept for a look.
+    self.damaged = self.directory.with_name(self.directory.name + "_damaged")
+    self._options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous)
+    self.manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(self.directory, options=self._options,
+                                 item_names=("arrays", "meta"))
+
+  def _set_aside(self, epochs: list[int]) -> None:
+    """Moves unusable checkpoints to `damaged`, so new saves can take their place."""
+    if not epochs:
+      return
+    self.manager.close()
+    self.damaged.mkdir(parents=True, exist_ok=True)
+    for epoch in epochs:
+      target = self.damaged / str(epoch)
+      shutil.rmtree(target, ignore_errors=True)
+      shutil.move(str(self.directory / str(epoch)), target)
+    self.manager = self._open()
+
+  def save(self, epoch: int, arrays, meta: dict) -> None:
+    """Starts saving `arrays` (a pytree, copied to the host first) and `meta`.
+
+    The save runs in the background where Orbax can; the host copy makes the
+    checksum exact and lets training donate its device buffers meanwhile.
+    """
+    arrays = jax.device_get(arrays)
+    meta = dict(meta, epoch=epoch, checksum=checksum(arrays))
+    self.manager.save(epoch, args=ocp.args.Composite(
+        arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)))
+
+  def epochs(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore(self, like) -> tuple[int, object, dict] | None:
+    """Restores the newest checkpoint that loads and verifies.
+
+    Args:
+      like: a function of the epoch returning a pytree with the structure,
+        shapes and dtypes of that checkpoint's arrays (host numpy).
+
+    Returns:
+      (epoch, arrays, meta) or None if no checkpoint is usable; each one
+      skipped is logged with the reason.
+    """
+    unusable = []
+    for epoch in reversed(self.epochs()):
+      try:
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype),
+            like(epoch))
+        got = self.manager.restore(epoch, args=ocp.args.Composite(
+            arrays=ocp.args.StandardRestore(abstract),
+            meta=ocp.args.JsonRestore()))
+        arrays = jax.device_get(got["arrays"])
+        meta = got["meta"]
+        if checksum(arrays) != meta.get("checksum"):
+          raise ValueError("checksum mismatch: its bytes were altered")
+        self._set_aside(unusable)
+        return epoch, arrays, meta
+      except Exception as e:  # pylint: disable=broad-except
+        unusable.append(epoch)
+        logging.warning("checkpoint of epoch %d in %s is unusable (%s: %s); "
+                        "falling back to the previous one, and moving it to %s",
+                        epoch, self.directory, type(e).__name__,
+                        " ".join(str(e).split())[:300], self.damaged)
+    return None
+
+  def read(self, epoch: int) -> tuple[object, dict]:
+    """Reads checkpoint `epoch` as saved (numpy arrays), unverified."""
+    got = self.manager.restore(epoch, args=ocp.args.Composite(
+        arrays=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+    return jax.device_get(got["arrays"]), got["meta"]
+
+  def wait(self) -> None:
+    """Blocks until background saves are on disk."""
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.close()

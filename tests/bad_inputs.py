@@ -1,0 +1,112 @@
+"""Every bad input a user can give, the one-line error it must produce, and a runner.
+
+Shared by tests/test_cli.py (each case is a test) and scripts/bad_inputs.py
+(which regenerates docs/bad_inputs.md from the messages the CLI prints).
+"""
+
+import gzip
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_seeds=1",
+        "--config.model=mlp", "--config.mlp_widths=(8,)"]
+
+
+def _usps(tmp: pathlib.Path, mutate=None) -> list[str]:
+  """A data folder holding USPS, its training file changed by `mutate`."""
+  source = pathlib.Path(os.environ["JAXMEM_DATA_DIR"]) / "usps"
+  folder = tmp / "data" / "usps"
+  folder.mkdir(parents=True)
+  for name in ("zip.train.gz", "zip.test.gz"):
+    shutil.copy(source / name, folder / name)
+  if mutate:
+    mutate(folder / "zip.train.gz")
+  return ["--config.dataset=usps", f"--data_dir={tmp / 'data'}"]
+
+
+def _truncate(path):
+  data = path.read_bytes()
+  path.write_bytes(data[: len(data) // 2])
+
+
+def _rewrite_first_row(path, change):
+  with gzip.open(path, "rt") as f:
+    rows = f.read().splitlines()
+  rows[0] = change(rows[0])
+  with gzip.open(path, "wt") as f:
+    f.write("\n".join(rows) + "\n")
+
+
+def _label_12(row):
+  return "12.0000 " + row.split(" ", 1)[1]
+
+
+def _short_row(row):
+  return " ".join(row.split()[:100])
+
+
+# (what is wrong, extra arguments or a function of tmp_path giving them, text
+# the one-line error must contain).
+CASES = [
+    ("unknown experiment", ["--experiment=nope"], "valid choices: lecun1989_usps"),
+    ("unknown flag", ["--epochs=3"], "epochs"),
+    ("stray argument", ["train"], "unexpected arguments"),
+    ("unknown config key", ["--config.no_such_key=1"], "no_such_key"),
+    ("config value of the wrong type", ["--config.num_epochs=abc"], "num_epochs"),
+    ("unknown grid axis", ["--config.grid.depth=(1,2)"], "depth"),
+    ("unknown model", ["--config.model=resnet"], "inception_small_nobn, lenet1989"),
+    ("model option it lacks", ["--config.model=lenet1989", "--config.dropout_rate=0.5"],
+     "does not take"),
+    ("unknown dataset", ["--config.dataset=imagenet"], "valid choices: usps, cifar10"),
+    ("unknown optimizer", ["--config.optimizer=lbfgs"], "valid choices: sgd, adam, adamw"),
+    ("unknown schedule", ["--config.schedule=cosine"], "valid choices: constant"),
+    ("unknown loss", ["--config.loss=hinge"], "valid choices: cross_entropy, mse"),
+    ("unknown normalization", ["--config.preprocess.normalize=zca"],
+     "valid choices: none, minus_one_one, standardize"),
+    ("unknown condition", ["--config.grid.condition=('noisy',)"],
+     "valid choices: true_labels"),
+    ("unknown input corruption", ["--config.input_corruption=blur"],
+     "valid choices: none, shuffled_pixels"),
+    ("unknown label corruption kind", ["--config.label_corruption_kind=swap"],
+     "valid choices: uniform, flip"),
+    ("corruption level above 1", ["--config.label_corruption=1.5"], "[0, 1]"),
+    ("corruption level below 0 in the grid",
+     ["--config.grid.label_corruption=(0.0,-0.1)"], "[0, 1]"),
+    ("grid values that do not stack", ["--config.grid.learning_rate=(0.1,'fast')"],
+     "learning_rate must be a number"),
+    ("negative learning rate", ["--config.learning_rate=-0.1"], ">= 0"),
+    ("zero epochs", ["--config.num_epochs=0"], "num_epochs must be >= 1"),
+    ("dropout rate of 1 or more", ["--config.dropout_rate=1.5"], "[0, 1)"),
+    ("batch larger than the data", ["--config.batch_size=5000"], "valid: 1..1024"),
+    ("crop larger than the images", ["--config.preprocess.crop=40"], "valid: 0..8"),
+    ("subset larger than the data", ["--config.train_size=5000"], "5000"),
+    ("data missing offline", lambda tmp: ["--config.dataset=usps", f"--data_dir={tmp}"],
+     "zip.train.gz"),
+    ("data file truncated", lambda tmp: _usps(tmp, _truncate), "zip.train.gz"),
+    ("label out of range in a data file",
+     lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _label_12)), "zip.train.gz"),
+    ("data row of the wrong shape",
+     lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _short_row)), "zip.train.gz"),
+]
+
+
+def resolve(args, tmp: pathlib.Path) -> list[str]:
+  """A case's arguments, making the files it needs under `tmp` first."""
+  return args(tmp) if callable(args) else list(args)
+
+
+def run_case(args: list[str], workdir: pathlib.Path):
+  """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines)."""
+  env = dict(os.environ, JAXMEM_OFFLINE="1")
+  out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args,
+                        f"--workdir={workdir}"], capture_output=True, text=True,
+                       env=env, timeout=300)
+  return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
+
+
+def shown(line: str, tmp: pathlib.Path) -> str:
+  """The message as the docs show it: temporary paths replaced by <tmp>."""
+  return line.replace(str(tmp), "<tmp>")

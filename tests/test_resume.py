@@ -1,0 +1,203 @@
+"""Sweeps that survive: SIGKILL and resume, damaged checkpoints, diverging lanes."""
+
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmem import checkpoint
+from jaxmem import errors
+from jaxmem import records
+from jaxmem import train
+from tests.test_train import tiny
+
+# Wall-clock fields differ between any two runs, interrupted or not.
+TIMING = ("elapsed_s", "compile_s", "train_s", "lane_examples_per_s")
+
+SLOW_TINY = ["--config.dataset=synthetic", "--config.synthetic.num_train=4096",
+             "--config.synthetic.shape=(8,8,1)", "--config.model=mlp",
+             "--config.mlp_widths=(256,)", "--config.num_seeds=2",
+             "--config.grid.label_corruption=(0.0,1.0)", "--config.num_epochs=10",
+             "--config.batch_size=16", "--config.checkpoint_every_epochs=2",
+             "--config.learning_rate=0.01"]
+
+
+def _start(workdir):
+  return subprocess.Popen([sys.executable, "-m", "jaxmem", *SLOW_TINY,
+                           f"--workdir={workdir}"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+
+
+def _epoch(workdir):
+  try:
+    return json.loads((workdir / "status.json").read_text()).get("epoch", 0)
+  except (FileNotFoundError, json.JSONDecodeError):
+    return -1
+
+
+def _strip(obj):
+  """Drops wall-clock fields, recursively."""
+  if isinstance(obj, dict):
+    return {k: _strip(v) for k, v in obj.items() if k not in TIMING}
+  if isinstance(obj, list):
+    return [_strip(v) for v in obj]
+  return obj
+
+
+def assert_same_results(a: pathlib.Path, b: pathlib.Path):
+  """Every output file and the final parameters are identical (timing aside)."""
+  ra, rb = records.Workdir(a), records.Workdir(b)
+  lines_a = (a / "metrics.jsonl").read_text().splitlines()
+  lines_b = (b / "metrics.jsonl").read_text().splitlines()
+  assert len(lines_a) == len(lines_b)
+  assert [_strip(json.loads(l)) for l in lines_a] == [_strip(json.loads(l)) for l in lines_b]
+  assert _strip(ra.read_json("summary.json")) == _strip(rb.read_json("summary.json"))
+  assert _strip(ra.read_json("config.json")) == _strip(rb.read_json("config.json"))
+  ea, eb = ra.read_examples(), rb.read_examples()
+  assert ea.keys() == eb.keys()
+  for key in ea:
+    np.testing.assert_array_equal(ea[key], eb[key], err_msg=key)
+  assert ra.status() == rb.status() == "done"
+  pa, pb = final_params(a), final_params(b)
+  for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
+    np.testing.assert_array_equal(x, y)
+
+
+def final_params(workdir: pathlib.Path, epoch=None):
+  """Reads the parameters from a checkpoint of the workdir (the newest by default)."""
+  ckpts = checkpoint.Checkpoints(workdir / "checkpoints", keep=10)
+  arrays, _ = ckpts.read(ckpts.epochs()[-1] if epoch is None else epoch)
+  ckpts.close()
+  return arrays["state"]["params"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  path = tmp_path_factory.mktemp("uninterrupted") / "run"
+  assert _start(path).wait(timeout=300) == 0
+  return path
+
+
+def test_sigkill_at_random_moments_then_resume_is_identical(uninterrupted, tmp_path):
+  """Killed three times at random moments in different epochs, resumed each time."""
+  rng = random.Random(0)
+  workdir = tmp_path / "run"
+  kills = []
+  for target in (1, 4, 7):
+    proc = _start(workdir)
+    deadline = time.time() + 240
+    while _epoch(workdir) < target and proc.poll() is None and time.time() < deadline:
+      time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.3))  # Anywhere: mid-epoch, mid-save.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kills.append(_epoch(workdir))
+    assert records.Workdir(workdir).status() == "running"
+    for line in (workdir / "metrics.jsonl").read_text().splitlines():
+      json.loads(line)  # Never a torn line.
+  assert kills == sorted(kills) and kills[-1] < 10, kills
+  assert _start(workdir).wait(timeout=300) == 0
+  assert_same_results(uninterrupted, workdir)
+
+
+def _four_epochs(tmp_path, name):
+  c = tiny(num_epochs=4, checkpoint_every_epochs=1, checkpoint_keep=3)
+  train.run(c, str(tmp_path / name))
+  return c, tmp_path / name
+
+
+def _pretend_crashed(workdir):
+  status = json.loads((workdir / "status.json").read_text())
+  (workdir / "status.json").write_text(json.dumps(dict(status, status="running")))
+
+
+def _data_files(workdir, epoch):
+  return sorted(p for p in (workdir / "checkpoints" / str(epoch) / "arrays").rglob("*")
+                if p.is_file() and "/d/" in str(p))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_bytes", "delete_files"])
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplog, damage):
+  c, reference = _four_epochs(tmp_path, "reference")
+  _, workdir = _four_epochs(tmp_path, "damaged")
+  _pretend_crashed(workdir)
+  files = _data_files(workdir, 4)
+  assert files
+  if damage == "flip_bytes":
+    # One bit in the middle of the largest chunk file: Orbax (its b-tree has
+    # CRCs, its chunks not) reads this back silently; the checksum catches it.
+    largest = max(files, key=lambda f: f.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    largest.write_bytes(bytes(data))
+  for f in files:
+    if damage == "truncate":
+      f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif damage == "delete_files":
+      f.unlink()
+  train.run(c, str(workdir))
+  assert "checkpoint of epoch 4" in caplog.text and "unusable" in caplog.text
+  if damage == "flip_bytes":
+    assert "checksum mismatch" in caplog.text
+  assert (workdir / "checkpoints_damaged" / "4").is_dir()  # Kept for a look.
+  assert_same_results(reference, workdir)
+
+
+def test_no_usable_checkpoint_needs_overwrite(tmp_path):
+  c, workdir = _four_epochs(tmp_path, "run")
+  _pretend_crashed(workdir)
+  for epoch in (2, 3, 4):
+    for f in _data_files(workdir, epoch):
+      f.write_bytes(b"garbage")
+  before = (workdir / "metrics.jsonl").read_bytes()
+  with pytest.raises(errors.UserError, match="no usable checkpoint.*--overwrite"):
+    train.run(c, str(workdir))
+  assert (workdir / "metrics.jsonl").read_bytes() == before  # Nothing lost.
+  train.run(c, str(workdir), overwrite=True)
+  assert records.Workdir(workdir).status() == "done"
+
+
+def test_resuming_with_another_config_names_the_keys(tmp_path):
+  c, workdir = _four_epochs(tmp_path, "run")
+  _pretend_crashed(workdir)
+  other = tiny(num_epochs=4, learning_rate=0.5, batch_size=16)
+  with pytest.raises(errors.UserError, match="batch_size, learning_rate"):
+    train.run(other, str(workdir))
+  # Execution-only keys may change on resume.
+  same = tiny(num_epochs=4, checkpoint_every_epochs=1, checkpoint_keep=3, lane_chunk=2)
+  train.run(same, str(workdir))
+
+
+def test_a_diverging_lane_is_frozen_marked_and_leaves_the_others_alone(tmp_path):
+  with_bad = tiny(num_epochs=3, checkpoint_every_epochs=1, checkpoint_keep=3)
+  with_bad.grid.learning_rate = (0.05, 1e30)
+  without = tiny(num_epochs=3)
+  without.grid.learning_rate = (0.05,)
+  bad = train.run(with_bad, str(tmp_path / "bad"))
+  good = train.run(without, str(tmp_path / "good"))
+  for i in range(2):  # Seeds 0 and 1 of lr 0.05, unchanged by their neighbour.
+    for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+      assert bad["lanes"][i][key] == pytest.approx(good["lanes"][i][key], rel=1e-5)
+  for lane in bad["lanes"][2:]:
+    assert lane["diverged"] and lane["diverged_epoch"] == 1
+  assert bad["diverged_lanes"] == 2 and bad["points"][1]["diverged"] == 2
+  assert bad["points"][1]["test_acc"]["n"] == 0
+  assert bad["points"][0]["test_acc"] == good["points"][0]["test_acc"]
+  status = records.Workdir(tmp_path / "bad").read_json("status.json")
+  assert status["diverged_lanes"] == [2, 3]
+  rows = records.Workdir(tmp_path / "bad").read_metrics()
+  assert all(r["diverged"] == (r["lane"] >= 2) for r in rows)
+  # Frozen: its parameters are finite and stop changing after the divergence.
+  after_2, after_3 = (jax.tree.leaves(final_params(tmp_path / "bad", e)) for e in (2, 3))
+  for p2, p3 in zip(after_2, after_3):
+    assert np.all(np.isfinite(p3))
+    np.testing.assert_array_equal(p2[2:], p3[2:])
+    assert not np.array_equal(p2[:2], p3[:2])  # The healthy lanes moved on.
