@@ -279,7 +279,7 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> di
   counts = dict(train=len(ds.train.labels), test=len(ds.test.labels),
                 steps=task.steps_per_epoch * config.batch_size)
   every = config.checkpoint_every_epochs
-  start, first = time.perf_counter(), progress.epoch
+  start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
   for epoch in range(progress.epoch, config.num_epochs):
     state, out = compiled(data, lane, state, jnp.int32(epoch))
     out = jax.device_get(out)
@@ -295,19 +295,24 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> di
     progress.epoch = epoch + 1
     if progress.epoch == config.num_epochs or (every and progress.epoch % every == 0):
       progress.elapsed = elapsed
+      saving = time.perf_counter()
       ckpts.save(progress.epoch, progress.arrays(state, lane), progress.meta())
+      checkpoint_s += time.perf_counter() - saving
     wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs,
                   diverged_lanes=np.flatnonzero(progress.diverged_epoch >= 0))
     _log_progress(progress.epoch, config.num_epochs, num_lanes,
                   time.perf_counter() - start, progress.epoch - first,
                   counts["steps"], rates)
+  saving = time.perf_counter()
   ckpts.wait()
+  checkpoint_s += time.perf_counter() - saving
   train_s = time.perf_counter() - start
   last = progress.rows[-num_lanes:]  # The final epoch, also when resumed at it.
   final = {m: np.asarray([np.nan if r[m] is None else r[m] for r in last])
            for m in summary_lib.METRICS}
   result = summary_lib.summarize(lanes, final, progress.diverged_epoch, dict(
       compile_s=round(compile_s, 2), train_s=round(train_s, 2),
+      checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
       lane_examples_per_s=round(num_lanes * counts["steps"]
                                 * (config.num_epochs - first) / max(train_s, 1e-9), 1)))
   _write_examples(wd, lane, lanes, ds, progress)

@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_seeds=1",
-        "--config.model=mlp", "--config.mlp_widths=(8,)"]
+        "--config.model=mlp", "--config.mlp_widths=(8,)",
+        "--config.grid.condition=('true_labels','random_labels')"]
 
 
 def _usps(tmp: pathlib.Path, mutate=None) -> list[str]:

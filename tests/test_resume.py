@@ -20,7 +20,7 @@ from jaxmem import train
 from tests.test_train import tiny
 
 # Wall-clock fields differ between any two runs, interrupted or not.
-TIMING = ("elapsed_s", "compile_s", "train_s", "lane_examples_per_s")
+TIMING = ("elapsed_s", "compile_s", "train_s", "checkpoint_s", "lane_examples_per_s")
 
 SLOW_TINY = ["--config.dataset=synthetic", "--config.synthetic.num_train=4096",
              "--config.synthetic.shape=(8,8,1)", "--config.model=mlp",
