@@ -12,22 +12,12 @@ Zhang et al. train to convergence, e.g. on an accelerator with
   jaxmem --experiment=zhang_corruption_usps --workdir=runs/zhang_corruption_usps
 """
 
-from jaxmem import experiment
+from sweeps import zhang_usps
 
 
 def get_config():
-  c = experiment.base_config()
-  c.dataset = "usps"
-  c.model = "mlp_1x512"
-  c.preprocess.normalize = "standardize"  # Zhang's per-image whitening.
+  c = zhang_usps.get_config()  # The same MLP 1x512, data and training.
+  c.grid.condition = ()
   c.grid.label_corruption = tuple(round(0.1 * i, 1) for i in range(11))
   c.label_corruption_kind = "uniform"  # Zhang: the true class can come back.
-  c.num_seeds = 8
-  c.num_epochs = 60
-  c.batch_size = 64
-  c.learning_rate = 0.05
-  c.momentum = 0.9
-  c.schedule = "exponential"
-  c.decay_rate = 0.98
-  c.lock()
   return c
