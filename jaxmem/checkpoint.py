@@ -13,6 +13,7 @@ and moved to `checkpoints_damaged/` once a good one is found.
 """
 
 import hashlib
+import json
 import pathlib
 import shutil
 
@@ -62,11 +63,15 @@ class Checkpoints:
   def save(self, epoch: int, arrays, meta: dict) -> None:
     """Starts saving `arrays` (a pytree, copied to the host first) and `meta`.
 
-    The save runs in the background where Orbax can; the host copy makes the
-    checksum exact and lets training donate its device buffers meanwhile.
+    The save runs in the background where Orbax can; the host copies make the
+    checksum exact, let training donate its device buffers meanwhile, and keep
+    later changes to the caller's arrays and lists out of this checkpoint.
     """
-    arrays = jax.device_get(arrays)
-    meta = dict(meta, epoch=epoch, checksum=checksum(arrays))
+    # Saving goes on in the background while the caller trains on and mutates
+    # its host arrays and lists: hand Orbax private copies.
+    arrays = jax.tree.map(np.array, jax.device_get(arrays))
+    meta = json.loads(json.dumps(meta))
+    meta.update(epoch=epoch, checksum=checksum(arrays))
     self.manager.save(epoch, args=ocp.args.Composite(
         arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)))
 

@@ -39,6 +39,11 @@ def base_config() -> ml_collections.ConfigDict:
   # Data. `dataset` names a loader in jaxmem.datasets.DATASETS.
   c.dataset = "digits"
   c.train_size = 0  # Keep only the first N training examples; 0 keeps all.
+  # Hold-out estimators (Jiang et al. 2021; Feldman & Zhang 2020): each lane
+  # trains on its own random subset of this fraction of the training set (all
+  # of equal size, so lanes stack) and is evaluated on all of it; 0 trains
+  # every lane on the whole set.
+  c.subset_ratio = 0.0
   c.test_size = 0  # Keep only the first N test examples; 0 keeps all.
   # Options of the `synthetic` dataset (Gaussian inputs, random labels).
   c.synthetic = ml_collections.ConfigDict(dict(
@@ -154,6 +159,9 @@ def validate(config) -> None:
     value = config.preprocess.crop if key == "preprocess.crop" else config[key]
     if int(value) < 0:
       raise errors.UserError(f"config.{key} must be >= 0, got {value}")
+  if not 0.0 <= config.subset_ratio < 1.0:
+    raise errors.UserError(
+        f"config.subset_ratio must be in [0, 1), got {config.subset_ratio}")
   if not 0.0 <= config.dropout_rate < 1.0:
     raise errors.UserError(
         f"config.dropout_rate must be in [0, 1), got {config.dropout_rate}")

@@ -17,7 +17,8 @@ from jaxmem import corruption
 from jaxmem import experiment
 
 # Named random streams, split from a lane's key by fold_in with these constants.
-STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5}
+STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
+           "subset": 6}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,13 @@ class Lanes:
     """Returns lane `lane`'s identity: id, seed index and grid coordinates."""
     return dict(lane=lane, seed=int(self.seed_index[lane]),
                 **self.coords[lane])
+
+
+def resolved(lanes: Lanes, lane: int) -> dict:
+  """Returns every per-lane value of `lane`, presets expanded."""
+  return dict(label_corruption=float(lanes.label_corruption[lane]),
+              input_corruption=lanes.input_kinds[lanes.input_code[lane]],
+              **{k: float(v[lane]) for k, v in lanes.hparams.items()})
 
 
 def expand(config) -> Lanes:
@@ -111,6 +119,8 @@ def randomness(config) -> dict:
                       if config.corruption_draw == "shared"
                       else "the lane's corruption stream"),
       order="permutation(fold_in(order_key, epoch)) per epoch",
+      subset=("sorted(permutation(subset_key)[:round(subset_ratio * N)])"
+              if config.subset_ratio else "none: every lane trains on all"),
       dropout_augment="fold_in(stream_key, step) per step",
       input_corruption="fold_in(fold_in(corruption_key, split), example index)",
       dataset=("synthetic generator seed " + str(config.synthetic.seed)

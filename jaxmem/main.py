@@ -30,8 +30,15 @@ _EXPERIMENT = flags.DEFINE_string(
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Set by --experiment; override fields with --config.KEY=VALUE.",
     lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Folder for the run's results; default runs/<experiment>.")
+_WORKDIR = flags.DEFINE_multi_string(
+    "workdir", None, "Folder for the run's results; default runs/<experiment>. "
+    "`python -m jaxmem.report` takes several.")
+_OUT = flags.DEFINE_string(
+    "out", None, "jaxmem.report: the report's folder (needed for several "
+    "workdirs; default <workdir>/report).")
+_FIT_THRESHOLD = flags.DEFINE_float(
+    "fit_threshold", 1.0, "jaxmem.report: training accuracy that counts as "
+    "fitted, for time to fit.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Data folder; default $JAXMEM_DATA_DIR, else ~/.cache/jaxmem.")
 _OVERWRITE = flags.DEFINE_bool(
@@ -114,7 +121,9 @@ def main(argv: list[str]) -> None:
     print(list_experiments())
     return
   from jaxmem import train  # pylint: disable=g-import-not-at-top
-  workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
+  if _WORKDIR.value and len(_WORKDIR.value) > 1:
+    fail(f"training takes one --workdir, got {len(_WORKDIR.value)}")
+  workdir = _WORKDIR.value[0] if _WORKDIR.value else f"runs/{_EXPERIMENT.value}"
   try:
     result = train.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
                        overwrite=_OVERWRITE.value)
@@ -125,11 +134,40 @@ def main(argv: list[str]) -> None:
         f"compiling)\n{summary.table(result)}\n\nresults in {workdir}/")
 
 
+def report_main(argv: list[str]) -> None:
+  """`python -m jaxmem.report --workdir=W [--workdir=W2 --out=DIR]`."""
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+  if not _WORKDIR.value:
+    fail("a report needs --workdir=W (one or more)")
+  from jaxmem import report  # pylint: disable=g-import-not-at-top
+  try:
+    path = report.write(_WORKDIR.value, _OUT.value, _FIT_THRESHOLD.value)
+  except errors.UserError as e:
+    fail(str(e))
+  print(f"report written to {path}")
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Passes warnings from everyone, INFO only from jaxmem's own modules."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or "/orbax/" not in record.pathname.replace("\\", "/"))
+
+
+def run_report() -> None:
+  """Entry point of `python -m jaxmem.report`."""
+  app.run(report_main, flags_parser=parse_flags)
+
+
 def run() -> None:
   """Console entry point."""
   logging.set_verbosity(logging.INFO)
-  # JAX logs at INFO that it looked for a TPU; that is no news on CPU or GPU.
+  # JAX logs at INFO that it looked for a TPU, and Orbax every step of every
+  # save: keep their warnings, drop their chatter from the progress output.
   std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   app.run(main, flags_parser=parse_flags)
 
 

@@ -45,6 +45,7 @@ class Lane(struct.PyTreeNode):
   """One lane's constants: what makes this run different from the others."""
   hparams: dict[str, jax.Array]  # learning_rate, weight_decay, momentum: []
   labels: jax.Array  # int32 [N], the labels this lane trains on
+  subset: jax.Array  # int32 [M], the training examples it trains on (M <= N)
   input_code: jax.Array  # int32 [], a position in Task.input_kinds
   keys: dict[str, jax.Array]  # uint32 [2] per stream in lanes.STREAMS
 
@@ -107,8 +108,11 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
   """One SGD step on the examples at `index` (int32 [B]).
 
   Returns:
-    The new state, and float32 [3]: the batch's loss sum, its correct count on
-    the trained labels and on the clean labels (before the update).
+    The new state, and (float32 [3]: the batch's loss sum, its correct count
+    on the trained labels and on the clean labels; int8 [B]: whether each
+    example was predicted right on its trained label), all from the training
+    forward pass (training mode, augmented, before the update), as Toneva et
+    al. (2019) count forgetting events.
   """
   x = _inputs(task, data, lane, index, "train",
               jax.random.fold_in(lane.keys["augment"], state.step))
@@ -143,7 +147,7 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
   pred = jnp.argmax(logits, axis=-1)
   sums = jnp.stack([loss_sum, jnp.sum(pred == labels),
                     jnp.sum(pred == data.train_labels[index])])
-  return new_state, sums.astype(jnp.float32)
+  return new_state, (sums.astype(jnp.float32), (pred == labels).astype(jnp.int8))
 
 
 def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
@@ -152,14 +156,18 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
 
   Returns:
     loss_sum and correct (on the trained labels; for the test split these are
-    the clean labels), correct_clean, all float32 []; pred, int8 [N], each
-    example's predicted class.
+    the clean labels) and correct_clean, over the examples the lane trains on
+    (its subset; the whole test split); holdout_loss_sum and holdout_correct
+    over the training examples outside its subset; all float32 []. pred, int8
+    [N], every example's predicted class.
   """
   if split == "train":
     clean, trained = data.train_labels, lane.labels
   else:
     clean = trained = data.test_labels
   n = clean.shape[0]
+  member = (jnp.zeros([n], bool).at[lane.subset].set(True) if split == "train"
+            else jnp.ones([n], bool))
   size = min(task.config.eval_batch_size, n)
   chunks = -(-n // size)
 
@@ -173,9 +181,13 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
 
   loss, pred = jax.lax.map(chunk, jnp.arange(chunks * size).reshape(chunks, size))
   loss, pred = loss.reshape(-1)[:n], pred.reshape(-1)[:n]
-  return dict(loss_sum=loss.sum(),
-              correct=jnp.sum(pred == trained).astype(jnp.float32),
-              correct_clean=jnp.sum(pred == clean).astype(jnp.float32),
+  right = pred == trained
+  count = lambda x: jnp.sum(x).astype(jnp.float32)
+  return dict(loss_sum=jnp.sum(jnp.where(member, loss, 0.0)),
+              correct=count(right & member),
+              correct_clean=count((pred == clean) & member),
+              holdout_loss_sum=jnp.sum(jnp.where(member, 0.0, loss)),
+              holdout_correct=count(right & ~member),
               pred=pred.astype(jnp.int8))
 
 
@@ -183,20 +195,27 @@ def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
                 epoch: jax.Array) -> tuple[TrainState, dict[str, Any]]:
   """Trains one lane for one epoch (a lax.scan over its steps), then evaluates.
 
-  The lane visits a fresh permutation of the training set each epoch, drawn
-  from its order key and the epoch number; the remainder is dropped.
+  The lane visits a fresh permutation of its training examples (its subset)
+  each epoch, drawn from its order key and the epoch number; the remainder is
+  dropped.
 
   Returns:
     The new state, and {"steps": float32 [3] sums over the epoch's steps (see
-    train_step), "diverged": the state's divergence step, "train":
-    evaluate(train), "test": evaluate(test)}.
+    train_step), "diverged": the state's divergence step, "presented": int8
+    [N], each example's correctness when it was presented this epoch (1 or 0;
+    -1 if the dropped remainder held it), "train": evaluate(train), "test":
+    evaluate(test)}.
   """
   n = data.train_labels.shape[0]
   steps, batch = task.steps_per_epoch, task.config.batch_size
-  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch), n)
-  order = order[:steps * batch].reshape(steps, batch)
+  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch),
+                                 lane.subset.shape[0])
+  order = lane.subset[order[:steps * batch]].reshape(steps, batch)
   step = functools.partial(train_step, task, data, lane)
-  state, sums = jax.lax.scan(step, state, order)
+  state, (sums, correct) = jax.lax.scan(step, state, order)
+  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
+      correct.reshape(-1))
   return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
+                     presented=presented,
                      train=evaluate(task, data, lane, state, "train"),
                      test=evaluate(task, data, lane, state, "test"))

@@ -66,12 +66,22 @@ def over_lanes(fn, num_lanes: int, chunk: int):
   return run
 
 
+def subset_size(config, num_train: int) -> int:
+  """The number of training examples each lane trains on."""
+  if config.subset_ratio:
+    return max(1, round(config.subset_ratio * num_train))
+  return num_train
+
+
 def _check_against_data(config, ds: datasets.Dataset) -> None:
   n, (h, w, _) = len(ds.train.labels), ds.train.images.shape[1:]
-  if config.batch_size > n:
+  m = subset_size(config, n)
+  if config.batch_size > m:
+    what = f"the {n} training examples" if m == n else \
+        f"each lane's subset of {m} of the {n} training examples"
     raise errors.UserError(
-        f"config.batch_size {config.batch_size} is larger than the {n} "
-        f"training examples of {config.dataset}; valid: 1..{n}")
+        f"config.batch_size {config.batch_size} is larger than {what} of "
+        f"{config.dataset}; valid: 1..{m}")
   if config.preprocess.crop > min(h, w):
     raise errors.UserError(
         f"config.preprocess.crop {config.preprocess.crop} is larger than the "
@@ -109,7 +119,8 @@ def setup(config, data_dir=None):
   task = steps.Task(config=config, model=model,
                     has_batch_norm=models.has_batch_norm(config.model),
                     num_classes=ds.num_classes,
-                    steps_per_epoch=len(ds.train.labels) // config.batch_size,
+                    steps_per_epoch=subset_size(config, len(ds.train.labels))
+                    // config.batch_size,
                     input_kinds=lanes.input_kinds)
   axes = (0, 1, 2)
   data = steps.Data(
@@ -128,9 +139,13 @@ def setup(config, data_dir=None):
       config.label_corruption_kind)
   labels, _ = jax.jit(jax.vmap(corrupt))(keys["corruption"],
                                           jnp.asarray(lanes.label_corruption))
+  n, m = len(ds.train.labels), subset_size(config, len(ds.train.labels))
+  draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
+  subset = (jax.jit(jax.vmap(draw))(keys["subset"]) if m < n else
+            jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (len(lanes), n)))
   lane = steps.Lane(hparams={k: jnp.asarray(v) for k, v in lanes.hparams.items()},
-                    labels=labels, input_code=jnp.asarray(lanes.input_code),
-                    keys=keys)
+                    labels=labels, subset=subset,
+                    input_code=jnp.asarray(lanes.input_code), keys=keys)
   shape = preprocess.output_shape(ds.train.images.shape[1:],
                                   config.preprocess.crop)
   state = jax.jit(jax.vmap(functools.partial(steps.init_state, task,
@@ -145,13 +160,16 @@ def _finite(x: float):
 def _metrics_rows(lanes, out: dict, counts: dict, epoch: int, elapsed: float,
                   diverged_epoch: np.ndarray) -> tuple[list[dict], dict]:
   """Turns one epoch's sums (host numpy, leading lane axis) into rates."""
-  n, m = counts["train"], counts["test"]
+  n, m, held = counts["train"], counts["test"], counts["holdout"]
+  none = np.full(len(lanes), np.nan)
   rates = dict(
       train_loss=out["train"]["loss_sum"] / n,
       train_acc=out["train"]["correct"] / n,
       train_acc_clean=out["train"]["correct_clean"] / n,
       test_loss=out["test"]["loss_sum"] / m,
       test_acc=out["test"]["correct"] / m,
+      holdout_loss=out["train"]["holdout_loss_sum"] / held if held else none,
+      holdout_acc=out["train"]["holdout_correct"] / held if held else none,
       step_loss=out["steps"][:, 0] / counts["steps"],
       step_acc=out["steps"][:, 1] / counts["steps"])
   rows = [dict(epoch=epoch, **lanes.describe(i),
@@ -166,7 +184,8 @@ def _metrics_rows(lanes, out: dict, counts: dict, epoch: int, elapsed: float,
 def _describe_run(config, lanes, ds, chunk: int) -> dict:
   return dict(
       config=config.to_dict(),
-      lanes=[lanes.describe(i) for i in range(len(lanes))],
+      lanes=[dict(lanes.describe(i), resolved=lanes_lib.resolved(lanes, i))
+             for i in range(len(lanes))],
       randomness=lanes_lib.randomness(config),
       dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                    train_shape=ds.train.images.shape,
@@ -189,11 +208,13 @@ class _Progress:
     self.diverged_epoch = np.full(num_lanes, -1, np.int64)
     self.train_pred = np.zeros((num_lanes, num_epochs, num_train), np.int8)
     self.test_pred = np.zeros((num_lanes, num_epochs, num_test), np.int8)
+    self.presented = np.zeros((num_lanes, num_epochs, num_train), np.int8)
 
   def arrays(self, state, lane) -> dict:
     e = self.epoch
     return dict(state=state, lane=lane, train_pred=self.train_pred[:, :e],
                 test_pred=self.test_pred[:, :e],
+                presented=self.presented[:, :e],
                 diverged_epoch=self.diverged_epoch)
 
   def meta(self) -> dict:
@@ -204,6 +225,7 @@ class _Progress:
     self.diverged_epoch = np.asarray(arrays["diverged_epoch"])
     self.train_pred[:, :epoch] = arrays["train_pred"]
     self.test_pred[:, :epoch] = arrays["test_pred"]
+    self.presented[:, :epoch] = arrays["presented"]
 
 
 def _resume(wd, ckpts, progress, lane, state):
@@ -276,7 +298,9 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> di
   compile_s = time.perf_counter() - start
   logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time",
                num_lanes, ", ".join(lanes.axes) or "seeds only", compile_s, chunk)
-  counts = dict(train=len(ds.train.labels), test=len(ds.test.labels),
+  subset = subset_size(config, len(ds.train.labels))
+  counts = dict(train=subset, holdout=len(ds.train.labels) - subset,
+                test=len(ds.test.labels),
                 steps=task.steps_per_epoch * config.batch_size)
   every = config.checkpoint_every_epochs
   start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
@@ -292,6 +316,7 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> di
     progress.rows += rows
     progress.train_pred[:, epoch] = out["train"]["pred"]
     progress.test_pred[:, epoch] = out["test"]["pred"]
+    progress.presented[:, epoch] = out["presented"]
     progress.epoch = epoch + 1
     if progress.epoch == config.num_epochs or (every and progress.epoch % every == 0):
       progress.elapsed = elapsed
@@ -345,8 +370,17 @@ def _write_examples(wd, lane, lanes, ds, progress) -> None:
       train_correct=progress.train_pred == labels[:, None, :],
       test_correct=progress.test_pred == ds.test.labels[None, None, :],
       train_pred=progress.train_pred, test_pred=progress.test_pred,
+      presented_correct=progress.presented,
       train_index=ds.train.index, test_index=ds.test.index,
       clean_labels=ds.train.labels, test_labels=ds.test.labels,
       labels=labels, corrupted=labels != ds.train.labels[None, :],
+      in_subset=_membership(np.asarray(lane.subset), len(ds.train.labels)),
       lane_seed=lanes.seed_index, lane_point=lanes.point,
       diverged_epoch=progress.diverged_epoch)
+
+
+def _membership(subset: np.ndarray, n: int) -> np.ndarray:
+  """bool [L, N] from each lane's training indices int [L, M]."""
+  member = np.zeros((subset.shape[0], n), bool)
+  np.put_along_axis(member, subset, True, axis=1)
+  return member

@@ -201,3 +201,17 @@ def test_a_diverging_lane_is_frozen_marked_and_leaves_the_others_alone(tmp_path)
     assert np.all(np.isfinite(p3))
     np.testing.assert_array_equal(p2[2:], p3[2:])
     assert not np.array_equal(p2[:2], p3[:2])  # The healthy lanes moved on.
+
+
+def test_a_checkpoint_is_a_snapshot_of_what_it_was_given(tmp_path):
+  """Saving runs in the background: later changes must not leak into it."""
+  ckpts = checkpoint.Checkpoints(tmp_path / "ck", keep=2)
+  rows, flags = [{"epoch": 1}], np.zeros(3)
+  ckpts.save(1, {"flags": flags}, {"rows": rows})
+  rows.append({"epoch": 2})  # What the training loop does next.
+  flags[0] = 7
+  ckpts.wait()
+  arrays, meta = ckpts.read(1)
+  ckpts.close()
+  assert meta["rows"] == [{"epoch": 1}]
+  np.testing.assert_array_equal(arrays["flags"], [0, 0, 0])

@@ -1,0 +1,54 @@
+"""Reports from finished workdirs: tables that match summary.json, and figures."""
+
+import subprocess
+import sys
+
+import pytest
+
+from jaxmem import errors
+from jaxmem import report
+from jaxmem import train
+from tests.test_train import tiny
+
+
+@pytest.fixture(scope="module")
+def corruption_run(tmp_path_factory):
+  c = tiny(num_epochs=3)
+  c.grid.label_corruption = (0.0, 0.5, 1.0)
+  path = tmp_path_factory.mktemp("run")
+  return path, train.run(c, str(path))
+
+
+def test_report_tables_and_figures(corruption_run):
+  path, summary = corruption_run
+  md = report.write([str(path)], threshold=0.3)
+  text = md.read_text()
+  assert md == path / "report" / "report.md"
+  for point in summary["points"]:
+    level, acc = point["coords"]["label_corruption"], point["test_acc"]
+    assert f"| {level} | 2 |" in text
+    assert f"{100 * acc['mean']:.2f} +- {100 * acc['std']:.2f}" in text
+  for png in (f"{path.name}_learning_curves.png", f"{path.name}_corruption.png"):
+    assert f"]({png})" in text
+    assert (path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
+  path, _ = corruption_run
+  with pytest.raises(errors.UserError, match="--out"):
+    report.write([str(path), str(path)])
+  with pytest.raises(errors.UserError, match="no finished run"):
+    report.write([str(tmp_path)])
+  md = report.write([str(path), str(path)], out=str(tmp_path / "both"))
+  assert md.read_text().count("## ") == 2
+
+
+def test_report_command_line(corruption_run, tmp_path):
+  path, _ = corruption_run
+  out = subprocess.run([sys.executable, "-m", "jaxmem.report", f"--workdir={path}",
+                        f"--out={tmp_path / 'r'}"], capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert (tmp_path / "r" / "report.md").exists()
+  bad = subprocess.run([sys.executable, "-m", "jaxmem.report", f"--workdir={tmp_path / 'none'}"],
+                       capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2 and "no finished run" in bad.stderr
