@@ -87,9 +87,12 @@ def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainSta
                     diverged=jnp.full([], -1, jnp.int32))
 
 
-def _inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
-            augment_key: jax.Array | None) -> jax.Array:
-  """Gathers, corrupts and preprocesses the examples at `index` [B]."""
+def inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
+           augment_key: jax.Array | None) -> jax.Array:
+  """Gathers, corrupts and preprocesses the examples at `index` [B].
+
+  What the lane's model sees: augmented when `augment_key` is given.
+  """
   images = data.train_images if split == "train" else data.test_images
   x = corruption.corrupt_inputs(task.input_kinds, lane.input_code,
                                 lane.keys["corruption"], images[index], index,
@@ -114,7 +117,7 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
     forward pass (training mode, augmented, before the update), as Toneva et
     al. (2019) count forgetting events.
   """
-  x = _inputs(task, data, lane, index, "train",
+  x = inputs(task, data, lane, index, "train",
               jax.random.fold_in(lane.keys["augment"], state.step))
   labels = lane.labels[index]
   rngs = {"dropout": jax.random.fold_in(lane.keys["dropout"], state.step)}
@@ -174,7 +177,7 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
   def chunk(index):
     valid = index < n
     index = jnp.minimum(index, n - 1)
-    x = _inputs(task, data, lane, index, split, None)
+    x = inputs(task, data, lane, index, split, None)
     logits = task.model.apply(_variables(state, state.params), x, train=False)
     loss = loss_per_example(task.config.loss, logits, trained[index])
     return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1)

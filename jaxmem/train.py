@@ -13,6 +13,7 @@ from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -228,8 +229,16 @@ class _Progress:
     self.presented[:, :epoch] = arrays["presented"]
 
 
-def _resume(wd, ckpts, progress, lane, state):
-  """Restores the newest usable checkpoint into `progress`; returns the state."""
+def _restore(wd, ckpts, progress, lane, state):
+  """Restores the newest usable checkpoint into `progress`.
+
+  Returns:
+    The restored state (on the device), or None if there is no checkpoint.
+
+  Raises:
+    UserError: checkpoints exist but none is usable, or the newest usable one
+      holds other lane constants.
+  """
   host_state, host_lane = jax.device_get((state, lane))
 
   def like(epoch):
@@ -242,9 +251,7 @@ def _resume(wd, ckpts, progress, lane, state):
       raise errors.UserError(
           f"no usable checkpoint in {wd.checkpoints} (see the warnings above); "
           "pass --overwrite to start afresh")
-    logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
-    wd.rewrite_metrics([])
-    return state
+    return None
   epoch, arrays, meta = restored
   same = jax.tree.map(np.array_equal, arrays["lane"], host_lane)
   if not all(jax.tree.leaves(same)):
@@ -252,9 +259,46 @@ def _resume(wd, ckpts, progress, lane, state):
         f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
         "labels (another jaxmem version?); pass --overwrite to start afresh")
   progress.restore(epoch, arrays, meta)
-  wd.rewrite_metrics(progress.rows)
-  logging.info("resuming %s from the checkpoint of epoch %d", wd.path, epoch)
   return jax.device_put(arrays["state"])
+
+
+def _resume(wd, ckpts, progress, lane, state):
+  """Continues from the newest usable checkpoint; returns the state to train on."""
+  restored = _restore(wd, ckpts, progress, lane, state)
+  if restored is None:
+    logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
+    wd.rewrite_metrics([])
+    return state
+  wd.rewrite_metrics(progress.rows)
+  logging.info("resuming %s from the checkpoint of epoch %d", wd.path,
+               progress.epoch)
+  return restored
+
+
+def load_finished(workdir: str, data_dir=None):
+  """Rebuilds a finished run's lanes with their final state, read-only.
+
+  For analyses that need the trained networks (e.g. prediction depth).
+
+  Returns:
+    (task, data, lane, state, lanes, dataset), as `setup` returns them, with
+    the state of the run's final checkpoint.
+  """
+  wd = records.Workdir(workdir)
+  if wd.status() != "done":
+    raise errors.UserError(f"--workdir {wd.path} holds no finished run")
+  config = ml_collections.ConfigDict(wd.read_json("config.json")["config"])
+  task, data, lane, state, lanes, ds = setup(config, data_dir)
+  ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
+  try:
+    progress = _Progress(len(lanes), len(ds.train.labels), len(ds.test.labels),
+                         config.num_epochs)
+    state = _restore(wd, ckpts, progress, lane, state)
+  finally:
+    ckpts.close()
+  if state is None or progress.epoch != config.num_epochs:
+    raise errors.UserError(f"{wd.checkpoints} holds no final checkpoint")
+  return task, data, lane, state, lanes, ds
 
 
 def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
