@@ -106,7 +106,7 @@ def test_holdout_estimates_on_a_design_computed_by_hand():
 
 def test_lanes_train_on_their_own_equal_subsets(tmp_path):
   c = tiny(num_seeds=4, num_epochs=2, subset_ratio=0.5, batch_size=16)
-  result = train.run(c, str(tmp_path))
+  train.run(c, str(tmp_path))
   ex = records.Workdir(tmp_path).read_examples()
   member, presented = ex["in_subset"], ex["presented_correct"]
   assert member.shape == (4, 192) and np.all(member.sum(axis=1) == 96)

@@ -1,6 +1,5 @@
 """Grid x seeds expansion, presets, and keys that ignore the lanes beside them."""
 
-import jax
 import numpy as np
 import pytest
 

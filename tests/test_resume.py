@@ -1,7 +1,6 @@
 """Sweeps that survive: SIGKILL and resume, damaged checkpoints, diverging lanes."""
 
 import json
-import os
 import pathlib
 import random
 import signal
