@@ -7,6 +7,7 @@ silently ignored value. `validate` checks every value before anything compiles.
 """
 
 import importlib
+import itertools
 import pkgutil
 
 import ml_collections
@@ -113,16 +114,20 @@ def names() -> list[str]:
                 if not m.name.startswith("_"))
 
 
+def module(name: str):
+  """Returns the module of experiment `name`, or raises UserError listing them."""
+  errors.check_choice("experiment", name, names())
+  return importlib.import_module(f"sweeps.{name}")
+
+
 def module_path(name: str) -> str:
   """Returns the file of experiment `name`, or raises UserError listing them."""
-  errors.check_choice("experiment", name, names())
-  return importlib.import_module(f"sweeps.{name}").__file__
+  return module(name).__file__
 
 
 def load(name: str) -> ml_collections.ConfigDict:
   """Returns experiment `name`'s config, or raises UserError listing them."""
-  module_path(name)
-  return importlib.import_module(f"sweeps.{name}").get_config()
+  return module(name).get_config()
 
 
 def grid_axes(config) -> tuple[str, ...]:
@@ -154,11 +159,12 @@ def validate(config) -> None:
               "checkpoint_keep"):
     if int(config[key]) < 1:
       raise errors.UserError(f"config.{key} must be >= 1, got {config[key]}")
-  for key in ("train_size", "test_size", "lane_chunk", "preprocess.crop",
-              "checkpoint_every_epochs"):
-    value = config.preprocess.crop if key == "preprocess.crop" else config[key]
-    if int(value) < 0:
-      raise errors.UserError(f"config.{key} must be >= 0, got {value}")
+  for key in ("train_size", "test_size", "lane_chunk", "checkpoint_every_epochs"):
+    if int(config[key]) < 0:
+      raise errors.UserError(f"config.{key} must be >= 0, got {config[key]}")
+  if int(config.preprocess.crop) < 0:
+    raise errors.UserError(
+        f"config.preprocess.crop must be >= 0, got {config.preprocess.crop}")
   if not 0.0 <= config.subset_ratio < 1.0:
     raise errors.UserError(
         f"config.subset_ratio must be in [0, 1), got {config.subset_ratio}")
@@ -192,7 +198,6 @@ def lane_points(config) -> list[dict]:
   resolved values of every numeric axis and `input_corruption`. A point's
   `condition` (if the grid has that axis) expands to its preset values.
   """
-  import itertools  # pylint: disable=g-import-not-at-top
   axes = grid_axes(config)
   points = []
   for values in itertools.product(*(tuple(config.grid[a]) for a in axes)):

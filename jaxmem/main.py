@@ -79,10 +79,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     fail(f"{_first_line(e)}; valid flags: --experiment, --workdir, "
          "--config.KEY=VALUE, --data_dir, --overwrite, --list_experiments "
          "(--helpfull lists all)")
-  except (flags.Error, errors.UserError) as e:
-    fail(_first_line(e))
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    fail(_first_line(e))
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    fail(_first_line(e))  # UserError is a ValueError.
 
 
 def _check_config_keys(argv: list[str], config) -> None:
@@ -106,10 +104,9 @@ def _first_line(e: Exception) -> str:
 
 
 def list_experiments() -> str:
-  import importlib  # pylint: disable=g-import-not-at-top
   lines = []
   for name in experiment.names():
-    doc = (importlib.import_module(f"sweeps.{name}").__doc__ or "").strip()
+    doc = (experiment.module(name).__doc__ or "").strip()
     lines.append(f"{name:28s} {doc.splitlines()[0] if doc else ''}")
   return "\n".join(lines)
 
