@@ -76,6 +76,8 @@ def base_config() -> ml_collections.ConfigDict:
   # How lanes run: this many lanes are vmapped together, chunks one after
   # another inside the same compiled program. 0 chooses by backend.
   c.lane_chunk = 0
+  # Devices the lanes are split over (evenly, by shard_map); 0: every local device.
+  c.num_devices = 0
 
   # Training.
   c.num_epochs = 100  # Passes over the training set.
@@ -99,6 +101,17 @@ def base_config() -> ml_collections.ConfigDict:
   # "per_seed": each seed index draws its own corruption; "shared": one draw
   # for every lane (Zhang's one fixed random labelling).
   c.corruption_draw = "per_seed"
+
+  # Critical sample ratio (Arpit et al. 2017): a Langevin adversarial search
+  # in an L-inf box around each example, in pixel space ([0, 1] images).
+  c.critical = ml_collections.ConfigDict(dict(
+      every_epochs=0,  # Measure every N epochs of training (and the last); 0: never.
+      examples=256,  # Training examples measured, evenly spaced over the set.
+      radius=0.3 / 255,  # Half-width r of the box (Arpit: 0.3/255).
+      step=0.25 / 255,  # Step along the gradient's sign (Arpit: 0.25/255).
+      noise=0.2 / 255,  # Std of the Gaussian noise added per step (Arpit: 0.2/255).
+      iterations=100,  # Most search steps per example (Arpit: 100).
+  ))
 
   # Checkpoints (Orbax, in <workdir>/checkpoints): a rerun of the same command
   # resumes from the newest good one.
@@ -159,12 +172,22 @@ def validate(config) -> None:
               "checkpoint_keep"):
     if int(config[key]) < 1:
       raise errors.UserError(f"config.{key} must be >= 1, got {config[key]}")
-  for key in ("train_size", "test_size", "lane_chunk", "checkpoint_every_epochs"):
+  for key in ("train_size", "test_size", "lane_chunk", "num_devices",
+              "checkpoint_every_epochs"):
     if int(config[key]) < 0:
       raise errors.UserError(f"config.{key} must be >= 0, got {config[key]}")
   if int(config.preprocess.crop) < 0:
     raise errors.UserError(
         f"config.preprocess.crop must be >= 0, got {config.preprocess.crop}")
+  for key in ("every_epochs", "examples", "iterations"):
+    minimum = 0 if key == "every_epochs" else 1
+    if int(config.critical[key]) < minimum:
+      raise errors.UserError(f"config.critical.{key} must be >= {minimum}, got "
+                             f"{config.critical[key]}")
+  for key in ("radius", "step", "noise"):
+    if not config.critical[key] >= 0:
+      raise errors.UserError(
+          f"config.critical.{key} must be >= 0, got {config.critical[key]}")
   if not 0.0 <= config.subset_ratio < 1.0:
     raise errors.UserError(
         f"config.subset_ratio must be in [0, 1), got {config.subset_ratio}")

@@ -18,7 +18,7 @@ from jaxmem import experiment
 
 # Named random streams, split from a lane's key by fold_in with these constants.
 STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
-           "subset": 6}
+           "subset": 6, "critical": 7}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +122,8 @@ def randomness(config) -> dict:
       subset=("sorted(permutation(subset_key)[:round(subset_ratio * N)])"
               if config.subset_ratio else "none: every lane trains on all"),
       dropout_augment="fold_in(stream_key, step) per step",
+      critical=("normal(fold_in(fold_in(fold_in(critical_key, epoch), example "
+                "index), iteration)): the Langevin search's noise"),
       input_corruption="fold_in(fold_in(corruption_key, split), example index)",
       dataset=("synthetic generator seed " + str(config.synthetic.seed)
                if config.dataset == "synthetic" else "none (files in order)"),

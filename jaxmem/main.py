@@ -3,6 +3,8 @@
   jaxmem --experiment=quickstart --workdir=runs/quickstart
   jaxmem --experiment=zhang_usps --config.num_seeds=16 --config.num_epochs=20
   jaxmem --list_experiments
+  python -m jaxmem.analyze --workdir=runs/a   # the difficulty table
+  python -m jaxmem.report --workdir=runs/a    # tables and figures
 
 `--experiment=NAME` selects `sweeps/NAME.py`; `--config.KEY=VALUE` overrides
 any field of its config (nested fields too: `--config.grid.label_corruption=
@@ -11,6 +13,7 @@ before anything compiles.
 """
 
 import logging as std_logging
+import os
 import sys
 
 from absl import app
@@ -39,6 +42,13 @@ _OUT = flags.DEFINE_string(
 _FIT_THRESHOLD = flags.DEFINE_float(
     "fit_threshold", 1.0, "jaxmem.report: training accuracy that counts as "
     "fitted, for time to fit.")
+_KNN_K = flags.DEFINE_integer(
+    "knn_k", 30, "jaxmem.analyze and .report: neighbours of the prediction-depth "
+    "probes (Baldock et al.: 30).")
+_CRITICAL_EXAMPLES = flags.DEFINE_integer(
+    "critical_examples", None, "jaxmem.analyze and .report: training examples "
+    "searched for critical samples at the end; default the run's "
+    "config.critical.examples.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Data folder; default $JAXMEM_DATA_DIR, else ~/.cache/jaxmem.")
 _OVERWRITE = flags.DEFINE_bool(
@@ -77,8 +87,9 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except flags.UnrecognizedFlagError as e:
     fail(f"{_first_line(e)}; valid flags: --experiment, --workdir, "
-         "--config.KEY=VALUE, --data_dir, --overwrite, --list_experiments "
-         "(--helpfull lists all)")
+         "--config.KEY=VALUE, --data_dir, --overwrite, --list_experiments, and "
+         "for jaxmem.analyze and jaxmem.report --out, --knn_k, "
+         "--critical_examples, --fit_threshold (--helpfull lists all)")
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
     fail(_first_line(e))  # UserError is a ValueError.
 
@@ -131,18 +142,37 @@ def main(argv: list[str]) -> None:
         f"compiling)\n{summary.table(result)}\n\nresults in {workdir}/")
 
 
-def report_main(argv: list[str]) -> None:
-  """`python -m jaxmem.report --workdir=W [--workdir=W2 --out=DIR]`."""
+def _analysis_args(argv: list[str], what: str) -> dict:
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}; flags look like --name=value")
   if not _WORKDIR.value:
-    fail("a report needs --workdir=W (one or more)")
+    fail(f"{what} needs --workdir=W (one or more)")
+  return dict(out=_OUT.value, data_dir=_DATA_DIR.value, k=_KNN_K.value,
+              critical_examples=_CRITICAL_EXAMPLES.value)
+
+
+def report_main(argv: list[str]) -> None:
+  """`python -m jaxmem.report --workdir=W [--workdir=W2 --out=DIR]`."""
+  args = _analysis_args(argv, "a report")
   from jaxmem import report  # pylint: disable=g-import-not-at-top
   try:
-    path = report.write(_WORKDIR.value, _OUT.value, _FIT_THRESHOLD.value)
+    path = report.write(_WORKDIR.value, threshold=_FIT_THRESHOLD.value, **args)
   except errors.UserError as e:
     fail(str(e))
   print(f"report written to {path}")
+
+
+def analyze_main(argv: list[str]) -> None:
+  """`python -m jaxmem.analyze --workdir=W [--workdir=W2 --out=DIR]`."""
+  args = _analysis_args(argv, "an analysis")
+  from jaxmem import analyze  # pylint: disable=g-import-not-at-top
+  try:
+    result = analyze.run(_WORKDIR.value, **args)
+  except errors.UserError as e:
+    fail(str(e))
+  print("Spearman rank correlations between hardness measures (larger = harder):\n"
+        f"{analyze.correlation_table(result.names, result.correlations)}\n\n"
+        f"difficulty table and correlations written to {result.folder}/")
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -153,18 +183,47 @@ class _QuietLibraries(std_logging.Filter):
             or "/orbax/" not in record.pathname.replace("\\", "/"))
 
 
-def run_report() -> None:
-  """Entry point of `python -m jaxmem.report`."""
-  app.run(report_main, flags_parser=parse_flags)
+def _compile_cache() -> None:
+  """Turns on JAX's persistent compilation cache, so a repeated sweep skips compiling.
+
+  In $JAXMEM_COMPILE_CACHE, else <$JAXMEM_CACHE_DIR or ~/.cache/jaxmem>/xla;
+  JAXMEM_COMPILE_CACHE=off turns it off.
+  """
+  path = os.environ.get("JAXMEM_COMPILE_CACHE") or os.path.join(
+      os.path.expanduser(os.environ.get("JAXMEM_CACHE_DIR") or "~/.cache/jaxmem"),
+      "xla")
+  if path.lower() == "off":
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def run() -> None:
-  """Console entry point."""
+def _setup_process() -> None:
+  """Compilation cache and progress logging, for every entry point."""
+  _compile_cache()
   logging.set_verbosity(logging.INFO)
   # JAX logs at INFO that it looked for a TPU, and Orbax every step of every
   # save: keep their warnings, drop their chatter from the progress output.
   std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
   logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
+def run_report() -> None:
+  """Entry point of `python -m jaxmem.report`."""
+  _setup_process()
+  app.run(report_main, flags_parser=parse_flags)
+
+
+def run_analyze() -> None:
+  """Entry point of `python -m jaxmem.analyze`."""
+  _setup_process()
+  app.run(analyze_main, flags_parser=parse_flags)
+
+
+def run() -> None:
+  """Console entry point."""
+  _setup_process()
   app.run(main, flags_parser=parse_flags)
 
 

@@ -7,6 +7,8 @@ A run's folder explains itself:
   metrics.jsonl  one JSON object per lane per epoch.
   examples.npz   per-example predictions and correctness, lane x epoch x example.
   summary.json   final numbers per lane, mean +- std per grid point.
+  analysis/      written by jaxmem.analyze: cached per-lane measures and the
+                 difficulty table; report/ by jaxmem.report.
 Every file except metrics.jsonl is replaced atomically (temporary file, then
 rename); metrics.jsonl grows by whole lines written in one call.
 """
@@ -25,7 +27,7 @@ from jaxmem import errors
 
 # Config keys that change how a run executes but not its results: a run may
 # be resumed with other values of these.
-EXECUTION_KEYS = ("lane_chunk", "eval_batch_size", "checkpoint_every_epochs",
+EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_every_epochs",
                   "checkpoint_keep")
 FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
          "summary.json")
@@ -86,6 +88,7 @@ class Workdir:
     for name in FILES:
       (self.path / name).unlink(missing_ok=True)
     shutil.rmtree(self.checkpoints, ignore_errors=True)
+    shutil.rmtree(self.path / "analysis", ignore_errors=True)  # Stale caches.
 
   def begin(self, config: dict, overwrite: bool) -> bool:
     """Decides between a fresh run and resuming the one in the folder.

@@ -4,25 +4,30 @@
   python -m jaxmem.report --workdir=runs/a --workdir=runs/b --out=reports/ab
 
 writes `<workdir>/report/report.md` (or `<out>/report.md` for several
-workdirs) with its PNGs: per run, the final numbers (mean +- std over seeds
-per grid point) and learning curves per grid point (Zhang et al. 2017, Fig.
-1a); for runs that sweep label corruption, test error and time to fit against
-the corruption level (Fig. 1c, 1b). Flags live in jaxmem.main.
+workdirs) with its PNGs. Per run: the final numbers (mean +- std over seeds per
+grid point), learning curves per grid point (Zhang et al. 2017, Fig. 1a), the
+critical sample ratio over training when measured (Arpit et al. 2017), and for
+runs that sweep label corruption, test error and time to fit against the level
+(Fig. 1c, 1b). Per example, pooled over the workdirs when they share a training
+set (else per workdir): the difficulty table of jaxmem.analyze, the rank
+correlations of its measures, histograms of forgetting events and prediction
+depth, and grids of the easiest and hardest examples. Flags live in jaxmem.main.
 """
 
 import collections
 import dataclasses
+import json
+import os
 import pathlib
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
+import numpy as np
 
-from jaxmem import errors  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import summary as summary_lib  # pylint: disable=wrong-import-position
-from jaxmem.analysis import fit  # pylint: disable=wrong-import-position
+from jaxmem import analyze
+from jaxmem import errors
+from jaxmem import figures
+from jaxmem import records
+from jaxmem import summary as summary_lib
+from jaxmem.analysis import table
 
 
 @dataclasses.dataclass
@@ -39,7 +44,7 @@ class Run:
 
   def curves(self, metric: str) -> dict[str, np.ndarray]:
     """Grid point label -> float [seeds, epochs] of `metric` (NaN if missing)."""
-    axes = [a for a in self.summary["points"][0]["coords"]]
+    axes = list(self.summary["points"][0]["coords"])
     by_point = collections.defaultdict(lambda: collections.defaultdict(dict))
     for r in self.rows:
       label = self.point_label({a: r[a] for a in axes})
@@ -62,73 +67,6 @@ def load(path: str | pathlib.Path) -> Run:
              rows=wd.read_metrics(), summary=wd.read_json("summary.json"))
 
 
-def _band(ax, values: np.ndarray, label: str) -> None:
-  mean = np.nanmean(values, axis=0)
-  std = np.nanstd(values, axis=0, ddof=1) if len(values) > 1 else 0 * mean
-  epochs = np.arange(1, len(mean) + 1)
-  line, = ax.plot(epochs, mean, label=label)
-  ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-
-
-def learning_curves(run: Run, out: pathlib.Path) -> str:
-  """Train accuracy (on the labels trained on) and test accuracy per epoch."""
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-  for ax, metric, title in zip(axes, ("train_acc", "test_acc"),
-                               ("training accuracy (labels trained on)",
-                                "test accuracy (clean labels)")):
-    for label, values in run.curves(metric).items():
-      _band(ax, values, label)
-    ax.set(title=title, xlabel="epoch", ylim=(0, 1.02))
-    ax.grid(alpha=0.3)
-  axes[0].set_ylabel("accuracy (mean +- std over seeds)")
-  axes[1].legend(fontsize=8, loc="center right")
-  fig.suptitle(f"{run.name}: learning curves")
-  name = f"{run.name}_learning_curves.png"
-  fig.tight_layout()
-  fig.savefig(out / name, dpi=110)
-  plt.close(fig)
-  return name
-
-
-def corruption_figures(run: Run, out: pathlib.Path, threshold: float) -> list[str]:
-  """Test error and time to fit vs label corruption (runs that sweep it)."""
-  points = run.summary["points"]
-  if not points or list(points[0]["coords"]) != ["label_corruption"]:
-    return []
-  levels = [p["coords"]["label_corruption"] for p in points]
-  err = [1 - p["test_acc"]["mean"] for p in points]
-  err_std = [p["test_acc"]["std"] or 0 for p in points]
-  cfg = run.config["config"]
-  steps = (run.config["dataset"]["train_shape"][0] // cfg["batch_size"]
-           if not cfg.get("subset_ratio") else None)
-  fitted = fit.time_to_fit(run.rows, threshold, steps)
-  level_of = {l["lane"]: l["label_corruption"] for l in run.config["lanes"]}
-  times = collections.defaultdict(list)
-  for lane, f in fitted.items():
-    times[level_of[lane]].append(np.nan if f["epoch"] is None else f["epoch"])
-  fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-  a.errorbar(levels, err, yerr=err_std, marker="o", capsize=3)
-  a.set(title="test error vs label corruption (Zhang Fig. 1c)",
-        xlabel="label corruption level", ylabel="test error (mean +- std)")
-  mean_t = [np.nanmean(times[l]) if np.any(np.isfinite(times[l])) else np.nan
-            for l in levels]
-  fitted_n = [int(np.sum(np.isfinite(times[l]))) for l in levels]
-  b.plot(levels, mean_t, marker="o")
-  for l, t, k in zip(levels, mean_t, fitted_n):
-    b.annotate(f"{k}/{len(times[l])}", (l, t if np.isfinite(t) else 0),
-               fontsize=7, textcoords="offset points", xytext=(0, 5))
-  b.set(title=f"epochs to reach {threshold:.0%} training accuracy (Fig. 1b)",
-        xlabel="label corruption level",
-        ylabel="epochs (mean over lanes that fit; n fitted/lanes)")
-  for ax in (a, b):
-    ax.grid(alpha=0.3)
-  name = f"{run.name}_corruption.png"
-  fig.tight_layout()
-  fig.savefig(out / name, dpi=110)
-  plt.close(fig)
-  return [name]
-
-
 def _markdown_table(run: Run) -> str:
   text = summary_lib.table(run.summary).splitlines()
   cells = [[c.strip() for c in line.split("  ") if c.strip()] for line in text]
@@ -138,8 +76,73 @@ def _markdown_table(run: Run) -> str:
                    + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def write(paths: list[str], out: str | None = None, threshold: float = 1.0) -> pathlib.Path:
-  """Writes report.md and its figures; returns the report's path."""
+def _run_section(run: Run, folder: pathlib.Path, threshold: float) -> list[str]:
+  cfg = run.config["config"]
+  parts = [f"## {run.name}", "",
+           f"`{run.path}`: model `{cfg['model']}` on `{cfg['dataset']}` "
+           f"({run.config['dataset']['source']}), {len(run.config['lanes'])} "
+           f"lanes, {cfg['num_epochs']} epochs, seed {cfg['seed']}; "
+           f"{run.summary['train_s']:.0f} s training, "
+           f"{run.summary['compile_s']:.0f} s compiling.", "",
+           "Final accuracy in %, mean +- std over seeds:", "",
+           _markdown_table(run), ""]
+  names = ([figures.learning_curves(run, folder)] + figures.critical_curves(run, folder)
+           + figures.corruption_figures(run, folder, threshold))
+  return parts + [line for n in names for line in (f"![{n}]({n})", "")]
+
+
+def _images(run: Run, data_dir) -> np.ndarray:
+  """The run's training images (clean, uncorrupted), as it loaded them."""
+  from jaxmem import datasets  # pylint: disable=g-import-not-at-top
+  cfg = run.config["config"]
+  ds = datasets.load(cfg["dataset"], data_dir, train_size=cfg["train_size"] or None,
+                     test_size=cfg["test_size"] or None, synthetic=cfg["synthetic"])
+  return ds.train.images
+
+
+def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
+                      **analysis_args) -> list[str]:
+  """Per-example difficulty of `runs` (one training set), pooled over their lanes."""
+  result = analyze.run([str(r.path) for r in runs],
+                       out=str(folder / f"{name}_analysis") if len(runs) > 1 else None,
+                       **analysis_args)
+  cols = result.columns
+  pooled = collections.defaultdict(list)
+  for run, measures in zip(runs, result.lanes):
+    per_lane = table.per_lane(records.Workdir(run.path).read_examples())
+    for key in ("forgetting", "corrupted", "mask"):
+      pooled[key].append(per_lane[key])
+    pooled["depth"].append(measures["depth"])
+  pooled = {k: np.concatenate(v) for k, v in pooled.items()}
+  written = [figures.forgetting_histogram(name, pooled["forgetting"], pooled["corrupted"],
+                                          pooled["mask"], folder),
+             figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
+                                     pooled["mask"], folder)]
+  measure = "cscore" if "cscore" in cols else "forgetting_mean"
+  written.append(figures.example_grid(name, _images(runs[0], analysis_args.get("data_dir")),
+                                      cols, measure, table.HARDNESS[measure], folder))
+  table_link = os.path.relpath(result.folder / "difficulty.csv", folder)
+  return ([f"## Per-example difficulty: {name}", "",
+           f"{len(cols['index'])} training examples, pooled over "
+           f"{sum(len(m['depth']) for m in result.lanes)} lanes of "
+           f"{', '.join(r.name for r in runs)}. The table, one row per example: "
+           f"[difficulty.csv]({table_link}) (and .parquet).",
+           "", "Spearman rank correlations between hardness measures (each signed so "
+           "that larger is harder; C-score enters as 1 - C-score):", "",
+           analyze.correlation_table(result.names, result.correlations), ""]
+          + [line for n in written for line in (f"![{n}]({n})", "")])
+
+
+def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
+          **analysis_args) -> pathlib.Path:
+  """Writes report.md and its figures; returns the report's path.
+
+  Args:
+    paths: finished workdirs.
+    out: the report's folder; default <workdir>/report for one workdir.
+    threshold: training accuracy that counts as fitted.
+    **analysis_args: data_dir, k, critical_examples for jaxmem.analyze.
+  """
   if len(paths) > 1 and not out:
     raise errors.UserError("a report on several workdirs needs --out=DIR")
   runs = [load(p) for p in paths]
@@ -147,17 +150,13 @@ def write(paths: list[str], out: str | None = None, threshold: float = 1.0) -> p
   folder.mkdir(parents=True, exist_ok=True)
   parts = ["# jaxmem report", ""]
   for run in runs:
-    cfg = run.config["config"]
-    parts += [f"## {run.name}", "",
-              f"`{run.path}`: model `{cfg['model']}` on `{cfg['dataset']}` "
-              f"({run.config['dataset']['source']}), {len(run.config['lanes'])} "
-              f"lanes, {cfg['num_epochs']} epochs, seed {cfg['seed']}; "
-              f"{run.summary['train_s']:.0f} s training, "
-              f"{run.summary['compile_s']:.0f} s compiling.", "",
-              "Final accuracy in %, mean +- std over seeds:", "",
-              _markdown_table(run), ""]
-    for name in [learning_curves(run, folder)] + corruption_figures(run, folder, threshold):
-      parts += [f"![{name}]({name})", ""]
+    parts += _run_section(run, folder, threshold)
+  by_data = collections.defaultdict(list)
+  for run in runs:
+    by_data[json.dumps(run.config["dataset"], sort_keys=True)].append(run)
+  for group in by_data.values():
+    name = group[0].name if len(group) == 1 else f"{group[0].config['dataset']['name']}_pooled"
+    parts += _examples_section(group, folder, name, **analysis_args)
   path = folder / "report.md"
   records.atomic_write(path, "\n".join(parts).encode())
   return path

@@ -87,17 +87,29 @@ def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainSta
                     diverged=jnp.full([], -1, jnp.int32))
 
 
+def pixels(task: Task, data: Data, lane: Lane, index: jax.Array,
+           split: str) -> jax.Array:
+  """float32 [B, H, W, C]: the lane's (corrupted) images at `index`, before
+  preprocessing: the space in which pixel-level perturbations are measured."""
+  images = data.train_images if split == "train" else data.test_images
+  return corruption.corrupt_inputs(task.input_kinds, lane.input_code,
+                                   lane.keys["corruption"], images[index], index,
+                                   split, data.mean, data.std)
+
+
 def inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
            augment_key: jax.Array | None) -> jax.Array:
   """Gathers, corrupts and preprocesses the examples at `index` [B].
 
   What the lane's model sees: augmented when `augment_key` is given.
   """
-  images = data.train_images if split == "train" else data.test_images
-  x = corruption.corrupt_inputs(task.input_kinds, lane.input_code,
-                                lane.keys["corruption"], images[index], index,
-                                split, data.mean, data.std)
-  return preprocess.apply(task.config.preprocess, x, augment_key)
+  return preprocess.apply(task.config.preprocess,
+                          pixels(task, data, lane, index, split), augment_key)
+
+
+def variables(state: TrainState) -> dict:
+  """The model's variables in `state`, for `apply` in evaluation mode."""
+  return _variables(state, state.params)
 
 
 def _variables(state: TrainState, params) -> dict:

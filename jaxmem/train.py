@@ -1,8 +1,8 @@
-"""The one place that vmaps over lanes and jits: setup, the epoch loop, results.
+"""Training a run: setup, the jitted epoch loop, checkpoints and results.
 
 `run` trains every lane of a config at once: one compiled call per epoch, one
 device-to-host transfer per epoch, results written to the workdir as they come.
-How the lane axis executes is decided in `over_lanes` alone.
+How the lane axis executes (chunks, devices) is decided in jaxmem.execution.
 """
 
 import functools
@@ -21,50 +21,16 @@ from jaxmem import checkpoint
 from jaxmem import corruption
 from jaxmem import datasets
 from jaxmem import errors
+from jaxmem import execution
 from jaxmem import experiment
 from jaxmem import lanes as lanes_lib
 from jaxmem import models
 from jaxmem import preprocess
 from jaxmem import records
+from jaxmem import resume as resume_lib
 from jaxmem import steps
 from jaxmem import summary as summary_lib
-
-
-def lane_chunk(config, num_lanes: int) -> int:
-  """Lanes vmapped together; chunks run one after another in one program.
-
-  Measured on a 2-core CPU, vmapping 8+ MLP lanes is slower than running them
-  one after another (batched matmuls copy transposed gradients; the lanes'
-  weights overflow the cache), while on an accelerator one lane leaves it idle.
-  So `auto` (0) is 1 on CPU and every lane elsewhere.
-  """
-  if config.lane_chunk:
-    return min(config.lane_chunk, num_lanes)
-  return 1 if jax.default_backend() == "cpu" else num_lanes
-
-
-def over_lanes(fn, num_lanes: int, chunk: int):
-  """Lifts fn(data, lane, state, epoch) of ONE lane to a leading lane axis [L].
-
-  Chunks of `chunk` lanes are vmapped; `lax.map` runs the chunks in sequence
-  inside the same program. A lane's result does not depend on the chunking
-  (up to float32 summation order inside a vmapped chunk).
-  """
-  per_chunk = fn if chunk == 1 else jax.vmap(fn, in_axes=(None, 0, 0, None))
-  if chunk >= num_lanes:
-    return jax.vmap(fn, in_axes=(None, 0, 0, None))
-  pad = -num_lanes % chunk
-
-  def run(data, lane, state, epoch):
-    def split(x):
-      x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)]) if pad else x
-      return x.reshape((-1, chunk) + x.shape[1:]) if chunk > 1 else x
-    chunks = jax.tree.map(split, (lane, state))
-    out = jax.lax.map(lambda ls: per_chunk(data, ls[0], ls[1], epoch), chunks)
-    merge = lambda x: x.reshape((-1,) + x.shape[2:])[:num_lanes] if chunk > 1 \
-        else x[:num_lanes]
-    return jax.tree.map(merge, out)
-  return run
+from jaxmem.analysis import critical
 
 
 def subset_size(config, num_train: int) -> int:
@@ -172,7 +138,9 @@ def _metrics_rows(lanes, out: dict, counts: dict, epoch: int, elapsed: float,
       holdout_loss=out["train"]["holdout_loss_sum"] / held if held else none,
       holdout_acc=out["train"]["holdout_correct"] / held if held else none,
       step_loss=out["steps"][:, 0] / counts["steps"],
-      step_acc=out["steps"][:, 1] / counts["steps"])
+      step_acc=out["steps"][:, 1] / counts["steps"],
+      critical_ratio=out["critical"] / counts["critical"] if "critical" in out
+      else none)
   rows = [dict(epoch=epoch, **lanes.describe(i),
                **{k: _finite(float(v[i])) for k, v in rates.items()},
                diverged=bool(diverged_epoch[i] >= 0),
@@ -182,7 +150,7 @@ def _metrics_rows(lanes, out: dict, counts: dict, epoch: int, elapsed: float,
   return rows, rates
 
 
-def _describe_run(config, lanes, ds, chunk: int) -> dict:
+def _describe_run(config, lanes, ds, plan: execution.Plan) -> dict:
   return dict(
       config=config.to_dict(),
       lanes=[dict(lanes.describe(i), resolved=lanes_lib.resolved(lanes, i))
@@ -191,88 +159,10 @@ def _describe_run(config, lanes, ds, chunk: int) -> dict:
       dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                    train_shape=ds.train.images.shape,
                    test_shape=ds.test.images.shape),
-      execution=dict(backend=jax.default_backend(),
-                     devices=[str(d) for d in jax.devices()], lane_chunk=chunk),
+      execution=plan.describe(),
       versions=dict(python=platform.python_version(), jax=jax.__version__,
                     flax=flax.__version__, optax=optax.__version__,
                     numpy=np.__version__))
-
-
-class _Progress:
-  """What the host accumulates over epochs, and what a checkpoint restores."""
-
-  def __init__(self, num_lanes: int, num_train: int, num_test: int,
-               num_epochs: int):
-    self.epoch = 0
-    self.rows: list[dict] = []
-    self.elapsed = 0.0  # Training seconds before this process started.
-    self.diverged_epoch = np.full(num_lanes, -1, np.int64)
-    self.train_pred = np.zeros((num_lanes, num_epochs, num_train), np.int8)
-    self.test_pred = np.zeros((num_lanes, num_epochs, num_test), np.int8)
-    self.presented = np.zeros((num_lanes, num_epochs, num_train), np.int8)
-
-  def arrays(self, state, lane) -> dict:
-    e = self.epoch
-    return dict(state=state, lane=lane, train_pred=self.train_pred[:, :e],
-                test_pred=self.test_pred[:, :e],
-                presented=self.presented[:, :e],
-                diverged_epoch=self.diverged_epoch)
-
-  def meta(self) -> dict:
-    return dict(rows=self.rows, elapsed=self.elapsed)
-
-  def restore(self, epoch: int, arrays: dict, meta: dict) -> None:
-    self.epoch, self.rows, self.elapsed = epoch, meta["rows"], meta["elapsed"]
-    self.diverged_epoch = np.asarray(arrays["diverged_epoch"])
-    self.train_pred[:, :epoch] = arrays["train_pred"]
-    self.test_pred[:, :epoch] = arrays["test_pred"]
-    self.presented[:, :epoch] = arrays["presented"]
-
-
-def _restore(wd, ckpts, progress, lane, state):
-  """Restores the newest usable checkpoint into `progress`.
-
-  Returns:
-    The restored state (on the device), or None if there is no checkpoint.
-
-  Raises:
-    UserError: checkpoints exist but none is usable, or the newest usable one
-      holds other lane constants.
-  """
-  host_state, host_lane = jax.device_get((state, lane))
-
-  def like(epoch):
-    progress.epoch = epoch
-    return progress.arrays(host_state, host_lane)
-  restored = ckpts.restore(like)
-  progress.epoch = 0
-  if restored is None:
-    if ckpts.epochs():
-      raise errors.UserError(
-          f"no usable checkpoint in {wd.checkpoints} (see the warnings above); "
-          "pass --overwrite to start afresh")
-    return None
-  epoch, arrays, meta = restored
-  same = jax.tree.map(np.array_equal, arrays["lane"], host_lane)
-  if not all(jax.tree.leaves(same)):
-    raise errors.UserError(
-        f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
-        "labels (another jaxmem version?); pass --overwrite to start afresh")
-  progress.restore(epoch, arrays, meta)
-  return jax.device_put(arrays["state"])
-
-
-def _resume(wd, ckpts, progress, lane, state):
-  """Continues from the newest usable checkpoint; returns the state to train on."""
-  restored = _restore(wd, ckpts, progress, lane, state)
-  if restored is None:
-    logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
-    wd.rewrite_metrics([])
-    return state
-  wd.rewrite_metrics(progress.rows)
-  logging.info("resuming %s from the checkpoint of epoch %d", wd.path,
-               progress.epoch)
-  return restored
 
 
 def load_finished(workdir: str, data_dir=None):
@@ -291,9 +181,9 @@ def load_finished(workdir: str, data_dir=None):
   task, data, lane, state, lanes, ds = setup(config, data_dir)
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
   try:
-    progress = _Progress(len(lanes), len(ds.train.labels), len(ds.test.labels),
-                         config.num_epochs)
-    state = _restore(wd, ckpts, progress, lane, state)
+    progress = resume_lib.Progress(len(lanes), len(ds.train.labels),
+                                   len(ds.test.labels), config.num_epochs)
+    state = resume_lib.restore(wd, ckpts, progress, lane, state)
   finally:
     ckpts.close()
   if state is None or progress.epoch != config.num_epochs:
@@ -314,16 +204,16 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
   task, data, lane, state, lanes, ds = setup(config, data_dir)
   wd = records.Workdir(workdir)
   resume = wd.begin(config.to_dict(), overwrite)
-  chunk = lane_chunk(config, len(lanes))
+  plan = execution.plan(config, len(lanes))
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
-  progress = _Progress(len(lanes), len(ds.train.labels), len(ds.test.labels),
-                       config.num_epochs)
+  progress = resume_lib.Progress(len(lanes), len(ds.train.labels),
+                                 len(ds.test.labels), config.num_epochs)
   try:
     if resume:
-      state = _resume(wd, ckpts, progress, lane, state)
-    wd.write_json("config.json", _describe_run(config, lanes, ds, chunk))
+      state = resume_lib.resume(wd, ckpts, progress, lane, state)
+    wd.write_json("config.json", _describe_run(config, lanes, ds, plan))
     wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs)
-    return _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress)
+    return _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress)
   except errors.UserError:
     raise
   except BaseException as e:
@@ -333,25 +223,34 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
     ckpts.close()
 
 
-def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> dict:
+def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dict:
   config, num_lanes = task.config, len(lanes)
-  epoch_fn = over_lanes(functools.partial(steps.train_epoch, task), num_lanes, chunk)
+  epoch_fn = plan.lift(functools.partial(steps.train_epoch, task))
   start = time.perf_counter()
   compiled = jax.jit(epoch_fn, donate_argnums=(2,)).lower(
       data, lane, state, jnp.int32(0)).compile()
+  measure_critical = _critical_program(task, data, lane, state, plan)
   compile_s = time.perf_counter() - start
-  logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time",
-               num_lanes, ", ".join(lanes.axes) or "seeds only", compile_s, chunk)
+  logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time "
+               "on each of %d device(s)", num_lanes,
+               ", ".join(lanes.axes) or "seeds only", compile_s, plan.chunk,
+               plan.num_devices)
   subset = subset_size(config, len(ds.train.labels))
   counts = dict(train=subset, holdout=len(ds.train.labels) - subset,
                 test=len(ds.test.labels),
-                steps=task.steps_per_epoch * config.batch_size)
-  every = config.checkpoint_every_epochs
+                steps=task.steps_per_epoch * config.batch_size,
+                critical=len(critical.sample(len(ds.train.labels),
+                                             config.critical.examples)))
+  every, every_critical = config.checkpoint_every_epochs, config.critical.every_epochs
   start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
+  before = progress.elapsed  # Training seconds of the processes before this one.
   for epoch in range(progress.epoch, config.num_epochs):
     state, out = compiled(data, lane, state, jnp.int32(epoch))
+    if every_critical and ((epoch + 1) % every_critical == 0
+                           or epoch + 1 == config.num_epochs):
+      out["critical"] = measure_critical(data, lane, state, jnp.int32(epoch + 1))
     out = jax.device_get(out)
-    elapsed = progress.elapsed + time.perf_counter() - start
+    elapsed = before + time.perf_counter() - start
     newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
     progress.diverged_epoch[newly] = epoch + 1
     rows, rates = _metrics_rows(lanes, out, counts, epoch + 1, elapsed,
@@ -397,15 +296,28 @@ def _train(task, data, lane, state, lanes, ds, wd, chunk, ckpts, progress) -> di
   return result
 
 
+def _critical_program(task, data, lane, state, plan: execution.Plan):
+  """Compiles the critical-sample count of every lane, if the config asks."""
+  if not task.config.critical.every_epochs:
+    return None
+  index = critical.sample(data.train_labels.shape[0], task.config.critical.examples)
+  fn = plan.lift(functools.partial(critical.epoch_count, task,
+                                   index=jnp.asarray(index)))
+  return jax.jit(fn).lower(data, lane, state, jnp.int32(0)).compile()
+
+
 def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,
                   per_epoch, rates) -> None:
   eta = seconds / epochs_here * (num_epochs - epoch)
+  csr = rates["critical_ratio"]
   logging.info(
       "epoch %d/%d  %d lanes  %.0f lane-examples/s  train_acc %.3f [%.3f, %.3f]"
-      "  test_acc %.3f  ETA %.0f s", epoch, num_epochs, num_lanes,
+      "  test_acc %.3f%s  ETA %.0f s", epoch, num_epochs, num_lanes,
       num_lanes * per_epoch * epochs_here / seconds,
       np.nanmean(rates["train_acc"]), np.nanmin(rates["train_acc"]),
-      np.nanmax(rates["train_acc"]), np.nanmean(rates["test_acc"]), eta)
+      np.nanmax(rates["train_acc"]), np.nanmean(rates["test_acc"]),
+      f"  critical_ratio {np.nanmean(csr):.3f}" if np.any(np.isfinite(csr)) else "",
+      eta)
 
 
 def _write_examples(wd, lane, lanes, ds, progress) -> None:

@@ -52,7 +52,7 @@ def _short_row(row):
 # (what is wrong, extra arguments or a function of tmp_path giving them, text
 # the one-line error must contain).
 CASES = [
-    ("unknown experiment", ["--experiment=nope"], "valid choices: lecun1989_usps"),
+    ("unknown experiment", ["--experiment=nope"], "valid choices: difficulty_fashion_mnist"),
     ("unknown flag", ["--epochs=3"], "epochs"),
     ("stray argument", ["train"], "unexpected arguments"),
     ("unknown config key", ["--config.no_such_key=1"], "no_such_key"),
@@ -80,6 +80,10 @@ CASES = [
      "learning_rate must be a number"),
     ("negative learning rate", ["--config.learning_rate=-0.1"], ">= 0"),
     ("zero epochs", ["--config.num_epochs=0"], "num_epochs must be >= 1"),
+    ("critical-sample search of no steps", ["--config.critical.iterations=0"],
+     "config.critical.iterations must be >= 1"),
+    ("negative critical-sample radius", ["--config.critical.radius=-0.01"],
+     "config.critical.radius must be >= 0"),
     ("dropout rate of 1 or more", ["--config.dropout_rate=1.5"], "[0, 1)"),
     ("batch larger than the data", ["--config.batch_size=5000"], "valid: 1..1024"),
     ("crop larger than the images", ["--config.preprocess.crop=40"], "valid: 0..8"),

@@ -121,3 +121,16 @@ def test_lanes_train_on_their_own_equal_subsets(tmp_path):
   # A lane's subset depends on its seed index only, not on its neighbours.
   alone = train.setup(tiny(num_seeds=1, subset_ratio=0.5, batch_size=16))[2]
   np.testing.assert_array_equal(np.asarray(alone.subset[0]), np.flatnonzero(member[0]))
+
+
+def test_cscore_skips_runs_that_never_held_an_example_out():
+  from jaxmem.analysis import holdout  # pylint: disable=g-import-not-at-top
+  # Run a: both lanes hold example 0 out (right, wrong); none holds example 1 out.
+  run_a = (np.array([[1, 0], [0, 0]], bool), np.array([[0, 1], [0, 1]], bool))
+  # Run b: two of three lanes hold both out, and get them right.
+  run_b = (np.ones((3, 2), bool), np.array([[0, 0], [0, 0], [1, 1]], bool))
+  score, se = holdout.cscore([run_a, run_b])
+  # Example 0: (0.5 + 1.0) / 2; example 1: run b only.
+  np.testing.assert_allclose(score, [0.75, 1.0])
+  # Standard errors 0.5 (mean of 1, 0) and 0 combine as sqrt(0.25 + 0) / 2.
+  np.testing.assert_allclose(se, [0.25, 0.0])

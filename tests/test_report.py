@@ -28,9 +28,16 @@ def test_report_tables_and_figures(corruption_run):
     level, acc = point["coords"]["label_corruption"], point["test_acc"]
     assert f"| {level} | 2 |" in text
     assert f"{100 * acc['mean']:.2f} +- {100 * acc['std']:.2f}" in text
-  for png in (f"{path.name}_learning_curves.png", f"{path.name}_corruption.png"):
+  for png in ("learning_curves", "corruption", "forgetting", "depth",
+              "examples_forgetting_mean"):
+    png = f"{path.name}_{png}.png"
     assert f"]({png})" in text
     assert (path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "critical_ratio.png" not in text  # Not measured in this run.
+  # The per-example section links the difficulty table and shows its correlations.
+  assert "](../analysis/difficulty.csv)" in text
+  assert (path / "analysis" / "difficulty.parquet").exists()
+  assert "| forgetting_mean | +1.00 |" in text
 
 
 def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
@@ -40,7 +47,11 @@ def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run,
   with pytest.raises(errors.UserError, match="no finished run"):
     report.write([str(tmp_path)])
   md = report.write([str(path), str(path)], out=str(tmp_path / "both"))
-  assert md.read_text().count("## ") == 2
+  text = md.read_text()
+  # Two run sections, and one per-example section pooling both (same data).
+  assert text.count("## ") == 3 and "## Per-example difficulty: synthetic_pooled" in text
+  assert "pooled over 12 lanes" in text  # 3 levels x 2 seeds each.
+  assert (tmp_path / "both" / "synthetic_pooled_analysis" / "difficulty.csv").exists()
 
 
 def test_report_command_line(corruption_run, tmp_path):

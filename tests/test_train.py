@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxmem import execution
 from jaxmem import experiment
 from jaxmem import records
 from jaxmem import steps
@@ -142,7 +143,7 @@ def test_batch_norm_statistics_are_per_lane(tmp_path):
   c = tiny(model="inception_small", num_seeds=2, num_epochs=1, lane_chunk=2,
            batch_size=16, **{"synthetic.shape": (8, 8, 3), "synthetic.num_train": 32})
   task, data, lane, state, lanes, ds = train.setup(c)
-  epoch = jax.jit(train.over_lanes(functools.partial(steps.train_epoch, task), 2, 2))
+  epoch = jax.jit(execution.over_lanes(functools.partial(steps.train_epoch, task), 2, 2))
   new, out = epoch(data, lane, state, 0)
   stats = jax.tree.leaves(new.batch_stats)
   before = jax.tree.leaves(state.batch_stats)

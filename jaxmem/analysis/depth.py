@@ -71,9 +71,7 @@ def lane_depth(task: steps.Task, data: steps.Data, lane: steps.Lane,
   n = data.train_labels.shape[0]
   size = min(task.config.eval_batch_size, n)
   chunks = -(-n // size)
-  variables = {"params": state.params}
-  if state.batch_stats:
-    variables["batch_stats"] = state.batch_stats
+  variables = steps.variables(state)
 
   def embed(index):
     index = jnp.minimum(index, n - 1)

@@ -55,9 +55,14 @@ def cscore(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.nd
     runs: (correct, in_subset) per run, each [L_r, N] over the same N examples.
 
   Returns:
-    (score, standard error), float [N] each.
+    (score, standard error), float [N] each. A run in which no lane held an
+    example out does not count for it; NaN if none did.
   """
   per_run = [estimates(c, s) for c, s in runs]
-  score = np.mean([r["heldout_acc"] for r in per_run], axis=0)
-  se = np.sqrt(np.sum([r["heldout_se"] ** 2 for r in per_run], axis=0)) / len(runs)
-  return score, se
+  held = np.array([r["heldout_acc"] for r in per_run])
+  se2 = np.array([r["heldout_se"] ** 2 for r in per_run])
+  count = np.isfinite(held).sum(axis=0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    score = np.where(count > 0, np.nansum(held, axis=0) / count, np.nan)
+    se = np.sqrt(np.sum(np.where(np.isfinite(held), se2, 0.0), axis=0)) / count
+  return score, np.where(count > 0, se, np.nan)

@@ -1,0 +1,205 @@
+"""The difficulty table: one row per training example, every measure side by side.
+
+Measures come per lane first ([L, N], with a mask of the lanes that count for
+each example), so that the lanes of several runs over the same training set
+(e.g. runs of different subset ratios) pool into one table. Training-history
+measures count only the lanes that trained on the example and did not
+diverge; hold-out measures (`holdout`) the lanes that did not train on it.
+
+Columns (mean and std are over the lanes that count):
+  index, clean_label       the example's original index and label;
+  trained_label            the label most lanes trained it with;
+  corrupted_frac           the fraction of lanes whose label was corrupted;
+  lanes                    the lanes that trained on it;
+  forgetting_mean/std      forgetting events (Toneva et al. 2019);
+  unforgettable_frac       lanes that learned it and never forgot it;
+  first_learned_mean/std   first epoch correct at its end (never: epochs + 1);
+  settled_mean/std         epoch from which its prediction stays the same;
+  error_epoch1             lanes wrong on it after epoch 1 (Arpit et al. 2017);
+  final_error              lanes wrong on it after the last epoch;
+  depth_mean/std           prediction depth (Baldock et al. 2021);
+  critical_frac            lanes in which it is critical at the end (Arpit),
+                           NaN where it was not searched;
+  cscore/se                held-out accuracy averaged over the runs trained on
+                           subsets (Jiang et al. 2021), for subset_ratio > 0;
+  memorization/se          accuracy when trained on minus when held out
+                           (Feldman & Zhang 2020), averaged over those runs.
+"""
+
+import csv
+import pathlib
+
+import numpy as np
+
+from jaxmem import records
+from jaxmem.analysis import dynamics
+from jaxmem.analysis import holdout
+
+# Columns that grow with difficulty, or shrink (sign -1), for rank correlations.
+HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "settled_mean": 1,
+            "error_epoch1": 1, "final_error": 1, "depth_mean": 1,
+            "critical_frac": 1, "cscore": -1, "memorization": 1}
+
+
+def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
+             critical: np.ndarray | None = None) -> dict[str, np.ndarray]:
+  """One run's per-lane, per-example measures, each [L, N].
+
+  Args:
+    examples: the run's examples.npz.
+    depth: int [L, N] prediction depths, or None.
+    critical: float [L, N], 1 critical, 0 not, NaN not searched; or None.
+
+  Returns:
+    The measures, plus `mask` (bool [L, N]: the lane trained on the example
+    and did not diverge) and the run's `labels`, `corrupted`.
+  """
+  presented = examples["presented_correct"]
+  correct = examples["train_correct"]
+  epochs = correct.shape[1]
+  first = dynamics.first_learned_epoch(correct)
+  live = examples["diverged_epoch"] < 0
+  out = dict(mask=examples["in_subset"] & live[:, None],
+             labels=examples["labels"], corrupted=examples["corrupted"],
+             forgetting=dynamics.forgetting_events(presented),
+             unforgettable=dynamics.unforgettable(presented),
+             first_learned=np.where(first < 0, epochs + 1, first),
+             settled=dynamics.settled_epoch(examples["train_pred"]),
+             error_epoch1=~correct[:, 0], final_error=~correct[:, -1])
+  if depth is not None:
+    out["depth"] = depth
+  if critical is not None:
+    out["critical"] = critical
+  return out
+
+
+def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Mean and std (ddof=0) over the lanes in `mask`; NaN where none."""
+  values = np.asarray(values, np.float64)
+  mask = mask & np.isfinite(values)
+  count = mask.sum(axis=0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    mean = np.where(mask, values, 0).sum(axis=0) / count
+    var = np.where(mask, (values - mean) ** 2, 0).sum(axis=0) / count
+  return mean, np.sqrt(var)
+
+
+def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
+          clean_labels: np.ndarray, num_classes: int,
+          holdout_runs: list[tuple[np.ndarray, np.ndarray]] = ()) -> dict[str, np.ndarray]:
+  """The table's columns, from the per_lane measures of one or more runs.
+
+  Args:
+    runs: per_lane() of each run, all over the same N training examples.
+    index, clean_labels: int [N], the examples' original indices and labels.
+    num_classes: C.
+    holdout_runs: (final correctness [L, N], in_subset [L, N]) of each run
+      trained on subsets, for the hold-out columns; empty for none.
+  """
+  pooled = {k: np.concatenate([r[k] for r in runs]) for k in runs[0]
+            if all(k in r for r in runs)}
+  mask = pooled["mask"]
+  counts = np.zeros((len(index), num_classes), np.int64)
+  for labels in pooled["labels"]:
+    counts[np.arange(len(index)), labels] += 1
+  cols = dict(index=np.asarray(index), clean_label=np.asarray(clean_labels),
+              trained_label=counts.argmax(axis=1),
+              corrupted_frac=pooled["corrupted"].mean(axis=0),
+              lanes=mask.sum(axis=0))
+  for name in ("forgetting", "first_learned", "settled", "depth"):
+    if name in pooled:
+      cols[f"{name}_mean"], cols[f"{name}_std"] = _stats(pooled[name], mask)
+  for name, column in (("unforgettable", "unforgettable_frac"),
+                       ("error_epoch1", "error_epoch1"),
+                       ("final_error", "final_error"),
+                       ("critical", "critical_frac")):
+    if name in pooled:
+      cols[column] = _stats(pooled[name], mask)[0]
+  if holdout_runs:
+    cols["cscore"], cols["cscore_se"] = holdout.cscore(list(holdout_runs))
+    per_run = [holdout.estimates(c, s) for c, s in holdout_runs]
+    cols["memorization"], cols["memorization_se"] = _mean_over_runs(
+        np.array([r["memorization"] for r in per_run]),
+        np.array([r["memorization_se"] for r in per_run]))
+  return cols
+
+
+def _mean_over_runs(values: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Mean [N] over the runs [R, N] where finite, and its standard error."""
+  count = np.isfinite(values).sum(axis=0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    mean = np.nansum(values, axis=0) / count
+    err = np.sqrt(np.nansum(np.where(np.isfinite(values), se ** 2, np.nan), axis=0)) / count
+  return np.where(count > 0, mean, np.nan), np.where(count > 0, err, np.nan)
+
+
+def ranks(x: np.ndarray) -> np.ndarray:
+  """float [N]: ranks from 1, ties sharing their average rank."""
+  x = np.asarray(x, np.float64)
+  order = np.argsort(x, kind="stable")
+  sorted_x = x[order]
+  starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+  ends = np.r_[starts[1:], len(x)]
+  average = (starts + ends + 1) / 2.0  # Mean of the 1-based ranks start+1..end.
+  out = np.empty(len(x))
+  out[order] = np.repeat(average, ends - starts)
+  return out
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+  """Spearman rank correlation over the rows where both are finite."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  keep = np.isfinite(a) & np.isfinite(b)
+  if keep.sum() < 3:
+    return float("nan")
+  ra, rb = ranks(a[keep]), ranks(b[keep])
+  if ra.std() == 0 or rb.std() == 0:
+    return float("nan")
+  return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def correlations(cols: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+  """Spearman correlations between the hardness measures present.
+
+  Each measure is signed so that larger means harder (the C-score enters as
+  1 - C-score), so agreement shows as positive correlation. Measures that are
+  constant over the examples (e.g. no example critical) are left out.
+
+  Returns:
+    (names, float [K, K] matrix).
+  """
+  names = [n for n in HARDNESS if n in cols and np.isfinite(cols[n]).sum() >= 3
+           and np.nanstd(cols[n]) > 0]  # A constant measure ranks nothing.
+  matrix = np.array([[spearman(HARDNESS[a] * cols[a], HARDNESS[b] * cols[b])
+                      for b in names] for a in names])
+  return names, matrix
+
+
+def write(cols: dict[str, np.ndarray], folder: pathlib.Path) -> list[pathlib.Path]:
+  """Writes difficulty.csv and difficulty.parquet into `folder`."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  folder.mkdir(parents=True, exist_ok=True)
+  names = list(cols)
+  rows = zip(*(cols[n].tolist() for n in names))
+  text = [",".join(names)] + [",".join(_cell(v) for v in row) for row in rows]
+  csv_path, parquet_path = folder / "difficulty.csv", folder / "difficulty.parquet"
+  records.atomic_write(csv_path, ("\n".join(text) + "\n").encode())
+  tmp = folder / ".difficulty.parquet.tmp"
+  pq.write_table(pa.table({n: np.asarray(cols[n]) for n in names}), tmp)
+  tmp.replace(parquet_path)
+  return [csv_path, parquet_path]
+
+
+def _cell(value) -> str:
+  if isinstance(value, float):
+    return "" if not np.isfinite(value) else f"{value:.6g}"
+  return str(value)
+
+
+def read_csv(path: pathlib.Path) -> dict[str, np.ndarray]:
+  """Reads difficulty.csv back into float columns (empty cells are NaN)."""
+  with open(path) as f:
+    rows = list(csv.reader(f))
+  return {name: np.array([float(r[i]) if r[i] else np.nan for r in rows[1:]])
+          for i, name in enumerate(rows[0])}

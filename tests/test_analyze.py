@@ -1,0 +1,87 @@
+"""jaxmem.analyze end to end on real USPS digits: the command, its files, its cache."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxmem import analyze
+from jaxmem import errors
+from jaxmem import experiment
+from jaxmem import train
+from jaxmem.analysis import table
+from jaxmem.analysis.critical import sample as table_sample
+
+
+def _usps(**overrides):
+  c = experiment.load("difficulty_usps")
+  c.unlock()
+  c.update(dict(train_size=512, test_size=256, model="mlp", mlp_widths=(32,),
+                num_seeds=4, num_epochs=3, batch_size=32, **overrides))
+  c.critical.update(dict(examples=64, iterations=10, every_epochs=0))
+  return c
+
+
+def _analyze(*args):
+  env = dict(os.environ, JAXMEM_OFFLINE="1")
+  return subprocess.run([sys.executable, "-m", "jaxmem.analyze", *args],
+                        capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def usps_runs(tmp_path_factory):
+  paths = []
+  for ratio in (0.25, 0.5):
+    path = tmp_path_factory.mktemp(f"usps_{ratio}")
+    train.run(_usps(subset_ratio=ratio), str(path))
+    paths.append(path)
+  return paths
+
+
+def test_analyze_command_pools_subset_runs_into_one_table(usps_runs, tmp_path):
+  out = _analyze(*(f"--workdir={p}" for p in usps_runs), f"--out={tmp_path}",
+                 "--critical_examples=32", "--knn_k=5")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "| forgetting_mean | +1.00 |" in out.stdout and "cscore" in out.stdout
+  cols = table.read_csv(tmp_path / "difficulty.csv")
+  assert len(cols["index"]) == 512
+  np.testing.assert_array_equal(cols["index"], np.arange(512))
+  # An example gets a C-score where some lane held it out, and training-history
+  # measures where some lane trained on it (with 8 lanes, some have none).
+  held_out = np.isfinite(cols["cscore"])
+  assert held_out.mean() > 0.9
+  assert np.all((cols["cscore"][held_out] >= 0) & (cols["cscore"][held_out] <= 1))
+  trained = cols["lanes"] >= 1
+  assert trained.mean() > 0.9
+  np.testing.assert_array_equal(np.isfinite(cols["forgetting_mean"]), trained)
+  # 32 examples searched for critical samples, the rest left blank.
+  assert np.isfinite(cols["critical_frac"]).sum() == trained[table_sample(512, 32)].sum()
+  depth = cols["depth_mean"][trained]
+  assert np.all((depth >= 0) & (depth <= 3))
+  # Hard examples by forgetting are hard by C-score too, even after 3 epochs.
+  names, matrix = table.correlations(cols)
+  assert matrix[names.index("forgetting_mean"), names.index("cscore")] > 0
+
+
+def test_lane_measures_are_cached_and_recomputed_when_settings_change(usps_runs):
+  path = usps_runs[0]
+  first = analyze.lane_measures(path, k=5, critical_examples=16)
+  cache = path / "analysis" / "lanes.npz"
+  stamp = cache.stat().st_mtime_ns
+  again = analyze.lane_measures(path, k=5, critical_examples=16)
+  assert cache.stat().st_mtime_ns == stamp  # Read, not recomputed.
+  np.testing.assert_array_equal(first["depth"], again["depth"])
+  other = analyze.lane_measures(path, k=3, critical_examples=16)
+  assert cache.stat().st_mtime_ns != stamp and other["depth"].shape == (4, 512)
+
+
+def test_bad_analysis_input(usps_runs, tmp_path):
+  with pytest.raises(errors.UserError, match="--out"):
+    analyze.run([str(p) for p in usps_runs])
+  with pytest.raises(errors.UserError, match="--knn_k must be >= 1"):
+    analyze.run([str(usps_runs[0])], k=0)
+  bad = _analyze(f"--workdir={tmp_path / 'nothing'}")
+  assert bad.returncode == 2 and "holds no finished run" in bad.stderr
+  assert len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,74 @@
+"""Lane execution: chunks and devices change nothing but the float32 rounding."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from jaxmem import errors
+from jaxmem import execution
+from tests.test_train import tiny
+
+# Trains the same 6 lanes on 1 device and split over 4 fake CPU devices (6 is
+# not a multiple of 4: the last device gets padding lanes, dropped after),
+# with chunks of 1 and 2, and prints what each recorded.
+_SHARDED = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from jaxmem import records, train
+    from tests.test_train import tiny
+    out = {}
+    for name, devices, chunk in (("one", 1, 1), ("four", 4, 1), ("four_chunk2", 4, 2)):
+      path = f"{sys.argv[1]}/{name}"
+      train.run(tiny(num_seeds=6, num_devices=devices, lane_chunk=chunk), path)
+      wd = records.Workdir(path)
+      out[name] = dict(loss=[r["train_loss"] for r in wd.read_metrics()],
+                       pred=wd.read_examples()["train_pred"].tolist(),
+                       execution=wd.read_json("config.json")["execution"])
+    print(json.dumps(out))
+""")
+
+
+def test_lanes_split_over_four_devices_match_one_device(tmp_path):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAXMEM_OFFLINE="1")
+  done = subprocess.run([sys.executable, "-c", _SHARDED, str(tmp_path)], env=env,
+                        capture_output=True, text=True, timeout=600,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stderr[-3000:]
+  out = json.loads(done.stdout.strip().splitlines()[-1])
+  assert len(out["four"]["execution"]["devices"]) == 4
+  assert out["four"]["execution"]["lanes_per_device"] == 2
+  assert len(out["one"]["execution"]["devices"]) == 1
+  for name in ("four", "four_chunk2"):
+    np.testing.assert_allclose(out[name]["loss"], out["one"]["loss"], rtol=1e-5)
+    pred, ref = np.asarray(out[name]["pred"]), np.asarray(out["one"]["pred"])
+    assert (pred == ref).mean() > 0.999  # Argmax ties aside, the same predictions.
+
+
+@pytest.mark.parametrize("num_lanes,chunk", [(5, 1), (5, 2), (5, 5), (7, 3)])
+def test_chunked_lanes_equal_one_vmap(num_lanes, chunk):
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def one_lane(data, lane, state, epoch):
+    return {"y": jnp.tanh(state @ lane) * data + epoch, "s": jnp.sum(lane)}
+  lane = jax.random.normal(jax.random.PRNGKey(0), (num_lanes, 4))
+  state = jax.random.normal(jax.random.PRNGKey(1), (num_lanes, 3, 4))
+  want = jax.vmap(one_lane, in_axes=(None, 0, 0, None))(2.0, lane, state, 1)
+  got = jax.jit(execution.over_lanes(one_lane, num_lanes, chunk))(2.0, lane, state, 1)
+  for key in want:
+    assert got[key].shape == want[key].shape
+    np.testing.assert_allclose(got[key], want[key], rtol=1e-6)
+
+
+def test_plan_chooses_and_checks_devices():
+  plan = execution.plan(tiny(num_seeds=3), 3)
+  assert plan.num_devices == 1 and plan.chunk == 1  # One CPU device here.
+  with pytest.raises(errors.UserError, match="valid: 0 \\(all\\) or 1..1"):
+    execution.plan(tiny(num_devices=2), 3)
+  assert execution.plan(tiny(lane_chunk=8), 3).chunk == 3

@@ -1,0 +1,95 @@
+"""The difficulty table: columns on a design known by hand, ranks, and its files."""
+
+import numpy as np
+import pytest
+
+from jaxmem.analysis import table
+
+
+def _examples():
+  """Two lanes, three epochs, three examples, computed by hand below."""
+  presented = np.array([[[1, 0, -1], [0, 0, -1], [1, 0, -1]],
+                        [[1, 1, 0], [1, 0, 1], [1, 1, 1]]], np.int8)
+  correct = np.array([[[1, 0, 1], [0, 0, 1], [1, 0, 1]],
+                      [[1, 1, 0], [1, 0, 1], [1, 1, 1]]], bool)
+  return dict(presented_correct=presented, train_correct=correct,
+              train_pred=np.where(correct, 0, 1).astype(np.int8),
+              labels=np.array([[0, 0, 0], [0, 0, 1]]),
+              corrupted=np.array([[0, 0, 0], [0, 0, 1]], bool),
+              in_subset=np.array([[1, 1, 0], [1, 1, 1]], bool),
+              diverged_epoch=np.array([-1, -1]))
+
+
+def test_columns_on_a_design_known_by_hand():
+  runs = [table.per_lane(_examples(), depth=np.array([[0, 2, 1], [1, 2, 3]]),
+                         critical=np.array([[0.0, 1.0, np.nan], [0.0, 0.0, 1.0]]))]
+  cols = table.build(runs, index=np.array([10, 11, 12]), clean_labels=np.array([0, 0, 0]),
+                     num_classes=2)
+  np.testing.assert_array_equal(cols["lanes"], [2, 2, 1])  # Example 2: lane 1 only.
+  # Example 0: lane 0 forgets once (1,0,1), lane 1 never: mean 0.5, std 0.5.
+  # Example 1: lane 0 never learns it (3 presentations); lane 1 forgets once.
+  # Example 2: lane 1 (0, 1, 1): learned at epoch 2, never forgotten.
+  np.testing.assert_allclose(cols["forgetting_mean"], [0.5, 2.0, 0.0])
+  np.testing.assert_allclose(cols["forgetting_std"], [0.5, 1.0, 0.0])
+  np.testing.assert_allclose(cols["unforgettable_frac"], [0.5, 0.0, 1.0])
+  # First learned: example 1 never in lane 0 -> epochs + 1 = 4; lane 1 epoch 1.
+  np.testing.assert_allclose(cols["first_learned_mean"], [1.0, 2.5, 2.0])
+  np.testing.assert_allclose(cols["error_epoch1"], [0.0, 0.5, 1.0])
+  np.testing.assert_allclose(cols["final_error"], [0.0, 0.5, 0.0])
+  np.testing.assert_allclose(cols["depth_mean"], [0.5, 2.0, 3.0])
+  np.testing.assert_allclose(cols["critical_frac"], [0.0, 0.5, 1.0])
+  np.testing.assert_array_equal(cols["trained_label"], [0, 0, 0])  # Tie 0/1 -> 0.
+  np.testing.assert_allclose(cols["corrupted_frac"], [0.0, 0.0, 0.5])
+  assert "cscore" not in cols  # No hold-out runs given.
+
+
+def test_cscore_pools_subset_runs_exactly():
+  in_subset = np.array([[1, 0], [0, 1], [0, 0], [1, 1]], bool)
+  correct = np.array([[1, 1], [0, 1], [1, 0], [1, 1]], bool)
+  examples = dict(_examples(), in_subset=in_subset)
+  # Held out: example 0 in lanes 1, 2 -> (0 + 1) / 2; example 1 in lanes 0, 2 -> (1 + 0) / 2.
+  # A second run where both are always right when held out: C-score = mean of the two.
+  second = np.ones_like(correct)
+  cols = table.build([table.per_lane(_small(examples))], np.arange(2), np.zeros(2, int),
+                     2, holdout_runs=[(correct, in_subset), (second, in_subset)])
+  np.testing.assert_allclose(cols["cscore"], [0.75, 0.75])
+  # In-subset accuracy 1 everywhere: memorization = 1 - held-out accuracy.
+  np.testing.assert_allclose(cols["memorization"], [0.25, 0.25])
+
+
+def _small(examples):
+  """The design above cut to four lanes and two examples."""
+  out = {}
+  for k, v in examples.items():
+    if k == "in_subset":
+      out[k] = v
+    elif k == "diverged_epoch":
+      out[k] = np.full(4, -1)
+    elif v.ndim == 3:
+      out[k] = np.concatenate([v, v])[:, :, :2]
+    else:
+      out[k] = np.concatenate([v, v])[:, :2]
+  return out
+
+
+def test_ranks_and_spearman():
+  np.testing.assert_allclose(table.ranks(np.array([3.0, 1.0, 3.0, 2.0])), [3.5, 1, 3.5, 2])
+  a = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+  assert table.spearman(a, a ** 3) == pytest.approx(1.0)
+  assert table.spearman(a, -a) == pytest.approx(-1.0)
+  assert np.isnan(table.spearman(a, np.ones(5)))  # No spread, no correlation.
+  names, matrix = table.correlations(dict(forgetting_mean=a, cscore=1 - a / 10))
+  # Larger C-score is easier, so it enters negated: they agree perfectly.
+  assert names == ["forgetting_mean", "cscore"]
+  np.testing.assert_allclose(matrix, [[1, 1], [1, 1]])
+
+
+def test_written_csv_and_parquet_round_trip(tmp_path):
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  cols = dict(index=np.array([4, 7]), cscore=np.array([0.25, np.nan]))
+  csv_path, parquet_path = table.write(cols, tmp_path)
+  back = table.read_csv(csv_path)
+  np.testing.assert_array_equal(back["index"], [4, 7])
+  assert back["cscore"][0] == 0.25 and np.isnan(back["cscore"][1])
+  parquet = pq.read_table(parquet_path).to_pydict()
+  assert parquet["index"] == [4, 7] and parquet["cscore"][0] == 0.25
