@@ -223,7 +223,12 @@ def _load_mnist_like(name: str, folders: list[pathlib.Path],
 
 
 def _decode_cifar10_tarball(path: pathlib.Path) -> dict[str, np.ndarray]:
-  """Decodes the JPEGs in (class, filename) order to uint8 [N, 32, 32, 3]."""
+  """Decodes the JPEGs in (filename, class) order to uint8 [N, 32, 32, 3].
+
+  The archive holds each class in its own folder; ordering by file name first
+  interleaves the classes (example 10 i + c is image i of class c), so that
+  the first N examples (config.train_size) hold every class equally.
+  """
   jpegs = {}
   try:
     with tarfile.open(path) as tar:
@@ -236,7 +241,7 @@ def _decode_cifar10_tarball(path: pathlib.Path) -> dict[str, np.ndarray]:
   arrays = {}
   for split in ("train", "test"):
     keys = sorted((k for k in jpegs if k[0] == split),
-                  key=lambda k: (_CIFAR10_CLASSES.index(k[1]), k[2]))
+                  key=lambda k: (k[2], _CIFAR10_CLASSES.index(k[1])))
     if not keys:
       raise errors.UserError(f"{path} has no {split}/<class>/*.jpg images")
     images = [Image.open(io.BytesIO(jpegs[k])).convert("RGB") for k in keys]
@@ -250,7 +255,7 @@ def _load_cifar10_jpeg(path: pathlib.Path) -> dict[str, np.ndarray]:
   """Decodes the tarball once, then reads its arrays from a per-user cache."""
   stat = path.stat()
   key = f"{stat.st_size}-{stat.st_mtime_ns}"
-  cache = _user_cache_dir() / f"cifar10-jpeg-{key}.npz"
+  cache = _user_cache_dir() / f"cifar10-jpeg-interleaved-{key}.npz"
   try:
     with np.load(cache) as npz:
       return dict(npz)

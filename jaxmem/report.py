@@ -156,7 +156,10 @@ def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
     by_data[json.dumps(run.config["dataset"], sort_keys=True)].append(run)
   for group in by_data.values():
     name = group[0].name if len(group) == 1 else f"{group[0].config['dataset']['name']}_pooled"
-    parts += _examples_section(group, folder, name, **analysis_args)
+    try:
+      parts += _examples_section(group, folder, name, **analysis_args)
+    except errors.UserError as e:  # E.g. the final checkpoint was deleted.
+      parts += [f"## Per-example difficulty: {name}", "", f"Not available: {e}", ""]
   path = folder / "report.md"
   records.atomic_write(path, "\n".join(parts).encode())
   return path

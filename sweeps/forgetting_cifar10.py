@@ -9,7 +9,8 @@ CPU cores); a CPU smoke run:
 
   jaxmem --experiment=forgetting_cifar10 --config.train_size=2048 \\
       --config.test_size=512 --config.num_seeds=2 --config.num_epochs=2 \\
-      --workdir=runs/forgetting_cifar10_smoke
+      --config.critical.examples=64 --workdir=runs/forgetting_cifar10_smoke
+  python -m jaxmem.report --workdir=runs/forgetting_cifar10_smoke --critical_examples=64
 
   jaxmem --experiment=forgetting_cifar10 --workdir=runs/forgetting_cifar10
   python -m jaxmem.report --workdir=runs/forgetting_cifar10

@@ -88,8 +88,11 @@ def test_cifar10_jpeg(cifar10_twice):
   _check_split(ds.test, 10000, (32, 32, 3))
   assert np.bincount(ds.train.labels).tolist() == [5000] * 10
   assert np.bincount(ds.test.labels).tolist() == [1000] * 10
-  # Sorted by (class, filename): train/automobile/0000.jpg is example 5000.
-  wanted = {"train/airplane/0001.jpg": 1, "train/automobile/0000.jpg": 5000}
+  # Sorted by (filename, class): classes interleave, so any first N examples
+  # are balanced; train/automobile/0000.jpg is example 1, airplane/0001 is 10.
+  assert np.bincount(ds.train.labels[:2000]).tolist() == [200] * 10
+  wanted = {"train/airplane/0001.jpg": 10, "train/automobile/0000.jpg": 1,
+            "train/truck/4999.jpg": 49999}
   with tarfile.open(CIFAR10_JPEG) as tar:
     for member in tar:  # Lazily: tar.getmember would read the whole archive.
       if (i := wanted.pop(member.name, None)) is not None:
@@ -135,9 +138,10 @@ def test_cifar10_order_and_cache_key(monkeypatch, tmp_path):
   path = tmp_path / "cifar10-jpeg" / "cifar10-jpeg-q75.tar.gz"
   _write_tiny_cifar10(path, mtime=1e9)
   ds = datasets.load("cifar10", tmp_path)
-  np.testing.assert_array_equal(ds.test.labels, np.repeat(np.arange(10), 2))
+  # Interleaved: every class's first image, then every class's second.
+  np.testing.assert_array_equal(ds.test.labels, np.tile(np.arange(10), 2))
   pixels = np.round(ds.test.images[:, 0, 0, 0] * 255)
-  np.testing.assert_allclose(pixels, 20 * ds.test.labels + [0, 5] * 10, atol=2)
+  np.testing.assert_allclose(pixels, 20 * ds.test.labels + np.repeat([0, 5], 10), atol=2)
   datasets.load("cifar10", tmp_path)
   assert len(decodes) == 1
   os.utime(path, (2e9, 2e9))  # A replaced tarball must not be read from cache.

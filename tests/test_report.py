@@ -1,5 +1,6 @@
 """Reports from finished workdirs: tables that match summary.json, and figures."""
 
+import shutil
 import subprocess
 import sys
 
@@ -63,3 +64,14 @@ def test_report_command_line(corruption_run, tmp_path):
   bad = subprocess.run([sys.executable, "-m", "jaxmem.report", f"--workdir={tmp_path / 'none'}"],
                        capture_output=True, text=True, timeout=120)
   assert bad.returncode == 2 and "no finished run" in bad.stderr
+
+
+def test_report_without_checkpoints_still_has_the_run_tables(corruption_run, tmp_path):
+  path, summary = corruption_run
+  copy = tmp_path / "copy"
+  shutil.copytree(path, copy, ignore=shutil.ignore_patterns("checkpoints", "analysis",
+                                                            "report"))
+  text = report.write([str(copy)]).read_text()
+  level = summary["points"][0]["coords"]["label_corruption"]
+  assert f"| {level} | 2 |" in text and "_learning_curves.png" in text
+  assert "Not available:" in text and "no final checkpoint" in text
