@@ -57,6 +57,51 @@ class MLP(nn.Module):
     return _output(nn.Dense(self.num_classes)(x), embeddings, return_embeddings)
 
 
+def _same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
+  total = max((-(-size // stride) - 1) * stride + k - size, 0)
+  return total // 2, total - total // 2
+
+
+def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+               rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+               precision=None, preferred_element_type=None) -> jax.Array:
+  """A 2-D convolution as one matmul over shifted slices (im2col), NHWC x HWIO.
+
+  Same arguments and result as `lax.conv_general_dilated` for the cases used
+  here (no dilation, one feature group). Why: measured on XLA's CPU backend,
+  a convolution's weight gradient inside a `lax.scan` (a whole epoch of
+  steps) runs about 30 times slower than outside one, while matmuls do not
+  slow down; slices and one matmul keep convnets at matmul speed there.
+  """
+  del dimension_numbers, precision, preferred_element_type  # NHWC, HWIO.
+  if (lhs_dilation and any(d != 1 for d in lhs_dilation)) or (
+      rhs_dilation and any(d != 1 for d in rhs_dilation)) or feature_group_count != 1:
+    raise NotImplementedError("patch_conv: no dilation or feature groups")
+  kh, kw, cin, cout = rhs.shape
+  (sh, sw), (_, h, w, _) = window_strides, lhs.shape
+  if isinstance(padding, str):
+    padding = ([(0, 0), (0, 0)] if padding == "VALID" else
+               [_same_padding(h, kh, sh), _same_padding(w, kw, sw)])
+  x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+  oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+  patches = jnp.concatenate(
+      [x[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+       for i in range(kh) for j in range(kw)], axis=-1)  # (i, j, c) as HWIO.
+  return patches @ rhs.reshape(kh * kw * cin, cout)
+
+
+# The smallest batch for which `conv` uses patch_conv on CPU: at batch 1
+# (LeNet 1989) the slices cost more than XLA's convolution loses in a scan.
+PATCH_CONV_MIN_BATCH = 8
+
+
+def conv(lhs, rhs, window_strides, padding, **kwargs) -> jax.Array:
+  """`lax.conv_general_dilated` (NHWC, HWIO); `patch_conv` for CPU batches."""
+  if jax.default_backend() == "cpu" and lhs.shape[0] >= PATCH_CONV_MIN_BATCH:
+    return patch_conv(lhs, rhs, window_strides, padding, **kwargs)
+  return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
+
+
 def local_response_norm(x: jax.Array, depth_radius: int = 4, bias: float = 1.0,
                         alpha: float = 0.001 / 9.0,
                         beta: float = 0.75) -> jax.Array:
@@ -83,7 +128,7 @@ class AlexNetSmall(nn.Module):
                return_embeddings: bool = False) -> Output:
     embeddings = [_flat(x)]
     for _ in range(2):
-      x = nn.relu(nn.Conv(64, (5, 5), padding="SAME")(x))
+      x = nn.relu(nn.Conv(64, (5, 5), padding="SAME", conv_general_dilated=conv)(x))
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
       x = local_response_norm(x)
       embeddings.append(_flat(x))
@@ -110,7 +155,7 @@ class _ConvBN(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     k, s = self.kernel_size, self.stride
     x = nn.Conv(self.features, (k, k), (s, s), padding="SAME",
-                use_bias=not self.batch_norm)(x)
+                use_bias=not self.batch_norm, conv_general_dilated=conv)(x)
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        epsilon=1e-3, use_scale=False, use_bias=True)(x)
@@ -186,11 +231,10 @@ class UnsharedBiasConv(nn.Module):
     kernel = self.param("kernel", lecun1989_uniform,
                         (k, k, len(groups[0]), self.features))  # HWIO
     y = jnp.concatenate([
-        jax.lax.conv_general_dilated(
-            x[..., np.asarray(maps)],
-            kernel[..., i * per_group:(i + 1) * per_group],
-            (self.stride, self.stride), "VALID",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        conv(x[..., np.asarray(maps)],
+             kernel[..., i * per_group:(i + 1) * per_group],
+             (self.stride, self.stride), "VALID",
+             dimension_numbers=("NHWC", "HWIO", "NHWC"))
         for i, maps in enumerate(groups)], axis=-1)
     return y + self.param("bias", nn.initializers.zeros, y.shape[1:])
 

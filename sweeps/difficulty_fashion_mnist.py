@@ -12,15 +12,12 @@ three layers) about 2 minutes per lane more.
   python -m jaxmem.report --workdir=runs/difficulty_fashion_mnist
 """
 
-from jaxmem import experiment
+from sweeps import difficulty_usps
 
 
 def get_config():
-  c = experiment.base_config()
+  c = difficulty_usps.get_config()  # The same MLP, subsets and measures.
   c.dataset = "fashion_mnist"
-  c.model = "mlp_1x512"
-  c.preprocess.normalize = "standardize"
-  c.subset_ratio = 0.5
   c.label_corruption = 0.2
   c.label_corruption_kind = "flip"
   # One noisy data set for every lane (Toneva's setting), so that held-out
@@ -29,9 +26,4 @@ def get_config():
   c.num_seeds = 16
   c.num_epochs = 20
   c.batch_size = 128
-  c.learning_rate = 0.02
-  c.momentum = 0.9
-  c.critical.every_epochs = 5
-  c.critical.examples = 512
-  c.lock()
   return c

@@ -256,3 +256,22 @@ def test_vmap_init_gives_independent_lanes():
   assert kernel.shape == (3, 16, 16)
   assert not np.allclose(kernel[0], kernel[1])
   assert not np.allclose(kernel[1], kernel[2])
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((2, 9, 9, 3), (5, 5, 3, 4), (1, 1), "SAME"),
+    ((2, 9, 8, 3), (3, 3, 3, 4), (2, 2), "SAME"),
+    ((1, 20, 20, 8), (5, 5, 8, 4), (2, 2), "VALID"),
+    ((2, 7, 7, 2), (3, 3, 2, 5), (1, 1), [(1, 2), (0, 1)]),
+])
+def test_patch_conv_equals_xla_convolution_and_its_gradients(shape, kernel, stride, padding):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  k = jax.random.normal(jax.random.PRNGKey(1), kernel)
+  ref = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, stride, padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ours = lambda x, k: models.patch_conv(x, k, stride, padding)
+  np.testing.assert_allclose(ours(x, k), ref(x, k), rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  for argnum in (0, 1):
+    np.testing.assert_allclose(jax.grad(loss(ours), argnum)(x, k),
+                               jax.grad(loss(ref), argnum)(x, k), rtol=1e-4, atol=1e-4)
