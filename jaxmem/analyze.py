@@ -33,7 +33,7 @@ class Analysis:
   columns: dict[str, np.ndarray]  # The difficulty table.
   names: list[str]  # The hardness measures correlated, in matrix order.
   correlations: np.ndarray  # float [K, K] Spearman correlations.
-  lanes: list[dict[str, np.ndarray]]  # Per workdir: depth, critical [L, N].
+  per_lane: list[dict[str, np.ndarray]]  # Per workdir: table.per_lane().
 
 
 def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
@@ -109,10 +109,9 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
     raise errors.UserError(
         "the workdirs train on different data sets; analyse them separately")
   num_classes = workdirs[0].read_json("config.json")["dataset"]["num_classes"]
-  lanes, runs, holdout_runs = [], [], []
+  runs, holdout_runs = [], []
   for wd, ex in zip(workdirs, examples):
     measures = lane_measures(wd.path, data_dir, k, critical_examples)
-    lanes.append(measures)
     runs.append(table.per_lane(ex, measures["depth"], measures["critical"]))
     if ex["in_subset"].all():
       continue
@@ -132,7 +131,7 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
       workdirs=[str(wd.path) for wd in workdirs], measures=names,
       spearman=matrix)) + "\n").encode())
   return Analysis(folder=folder, columns=cols, names=names, correlations=matrix,
-                  lanes=lanes)
+                  per_lane=runs)
 
 
 def correlation_table(names: list[str], matrix: np.ndarray) -> str:

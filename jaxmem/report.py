@@ -107,13 +107,8 @@ def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
                        out=str(folder / f"{name}_analysis") if len(runs) > 1 else None,
                        **analysis_args)
   cols = result.columns
-  pooled = collections.defaultdict(list)
-  for run, measures in zip(runs, result.lanes):
-    per_lane = table.per_lane(records.Workdir(run.path).read_examples())
-    for key in ("forgetting", "corrupted", "mask"):
-      pooled[key].append(per_lane[key])
-    pooled["depth"].append(measures["depth"])
-  pooled = {k: np.concatenate(v) for k, v in pooled.items()}
+  pooled = {k: np.concatenate([r[k] for r in result.per_lane])
+            for k in ("forgetting", "corrupted", "mask", "depth")}
   written = [figures.forgetting_histogram(name, pooled["forgetting"], pooled["corrupted"],
                                           pooled["mask"], folder),
              figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
@@ -124,7 +119,7 @@ def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
   table_link = os.path.relpath(result.folder / "difficulty.csv", folder)
   return ([f"## Per-example difficulty: {name}", "",
            f"{len(cols['index'])} training examples, pooled over "
-           f"{sum(len(m['depth']) for m in result.lanes)} lanes of "
+           f"{len(pooled['mask'])} lanes of "
            f"{', '.join(r.name for r in runs)}. The table, one row per example: "
            f"[difficulty.csv]({table_link}) (and .parquet).",
            "", "Spearman rank correlations between hardness measures (each signed so "
