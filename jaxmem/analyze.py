@@ -85,14 +85,6 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
   return dict(depth=depths, critical=crit)
 
 
-def _finished(path: str) -> records.Workdir:
-  wd = records.Workdir(path)
-  if wd.status() != "done":
-    raise errors.UserError(
-        f"--workdir {wd.path} holds no finished run (status {wd.status()!r})")
-  return wd
-
-
 def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
         critical_examples: int | None = None) -> Analysis:
   """Analyses finished workdirs over the same training set; writes the table."""
@@ -101,7 +93,7 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
   if k < 1 or (critical_examples is not None and critical_examples < 0):
     raise errors.UserError(f"--knn_k must be >= 1 and --critical_examples >= 0, "
                            f"got {k} and {critical_examples}")
-  workdirs = [_finished(p) for p in paths]
+  workdirs = [records.Workdir(p).require_done() for p in paths]
   examples = [wd.read_examples() for wd in workdirs]
   datasets = {json.dumps(wd.read_json("config.json")["dataset"]) for wd in workdirs}
   if len(datasets) > 1 or any(not np.array_equal(e["train_index"], examples[0]["train_index"])

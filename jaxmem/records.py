@@ -79,6 +79,15 @@ class Workdir:
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
       return None
 
+  def require_done(self) -> "Workdir":
+    """Returns self if the folder holds a finished run, else raises UserError."""
+    if self.status() != "done":
+      raise errors.UserError(
+          f"--workdir {self.path} holds no finished run (status "
+          f"{self.status()!r}); it needs config.json, metrics.jsonl, "
+          "examples.npz and summary.json of a done run")
+    return self
+
   @property
   def checkpoints(self) -> pathlib.Path:
     return self.path / "checkpoints"

@@ -58,11 +58,7 @@ class Run:
 
 def load(path: str | pathlib.Path) -> Run:
   """Reads a finished workdir, or raises UserError saying what is missing."""
-  wd = records.Workdir(path)
-  if wd.status() != "done":
-    raise errors.UserError(
-        f"--workdir {wd.path} holds no finished run (status {wd.status()!r}); "
-        "a report needs config.json, metrics.jsonl and summary.json of a done run")
+  wd = records.Workdir(path).require_done()
   return Run(name=wd.path.name, path=wd.path, config=wd.read_json("config.json"),
              rows=wd.read_metrics(), summary=wd.read_json("summary.json"))
 

@@ -174,9 +174,7 @@ def load_finished(workdir: str, data_dir=None):
     (task, data, lane, state, lanes, dataset), as `setup` returns them, with
     the state of the run's final checkpoint.
   """
-  wd = records.Workdir(workdir)
-  if wd.status() != "done":
-    raise errors.UserError(f"--workdir {wd.path} holds no finished run")
+  wd = records.Workdir(workdir).require_done()
   config = ml_collections.ConfigDict(wd.read_json("config.json")["config"])
   task, data, lane, state, lanes, ds = setup(config, data_dir)
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
