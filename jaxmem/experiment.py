@@ -60,6 +60,9 @@ def base_config() -> ml_collections.ConfigDict:
       crop=0,  # Centre-crop to crop x crop (Zhang: 28); 0 keeps the full image.
       random_crop=False,  # In training, crop at a random offset instead.
       random_flip=False,  # In training, flip horizontally with probability 1/2.
+      # In training, roll each image by up to this many pixels along each axis,
+      # wrapping around (Karpathy's modern LeNet 1989: 1); 0: no shift.
+      random_shift=0,
       normalize="none",  # One of preprocess.NORMALIZATIONS.
   ))
 
@@ -71,6 +74,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Lanes: the grid (x num_seeds) expands into lanes, all trained at once.
   c.seed = 0  # The one integer every random stream derives from.
   c.num_seeds = 8  # Seeds per grid point.
+  # The first seed index: lanes get seed indices first_seed, ...,
+  # first_seed + num_seeds - 1, and a lane's result depends only on its seed
+  # index, so one sweep's seeds can be split over hosts or jobs and pooled.
+  c.first_seed = 0
   c.grid = ml_collections.ConfigDict({axis: () for axis in GRID_AXES})
   c.grid.lock()  # Only the axes above exist; each is a tuple of values.
   # How lanes run: this many lanes are vmapped together, chunks one after
@@ -93,6 +100,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.decay_rate = 0.95  # `exponential`: lr x decay_rate per epoch (Zhang).
   c.milestones = ()  # `multistep`: epochs after which lr is multiplied by gamma.
   c.gamma = 0.1  # `multistep`: the factor at each milestone.
+  c.final_factor = 1.0 / 3  # `linear`: the last epoch's lr over the base lr.
 
   # Corruption (Zhang et al. 2017 section 2); both are grid axes too.
   c.label_corruption = 0.0  # Level p in [0, 1]; 1 is random labels.
@@ -168,6 +176,8 @@ def validate(config) -> None:
                       ("per_seed", "shared"))
   errors.check_choice("config.preprocess.normalize",
                       config.preprocess.normalize, preprocess.NORMALIZATIONS)
+  if int(config.first_seed) < 0:
+    raise errors.UserError(f"config.first_seed must be >= 0, got {config.first_seed}")
   for key in ("num_seeds", "num_epochs", "batch_size", "eval_batch_size",
               "checkpoint_keep"):
     if int(config[key]) < 1:
@@ -176,9 +186,10 @@ def validate(config) -> None:
               "checkpoint_every_epochs"):
     if int(config[key]) < 0:
       raise errors.UserError(f"config.{key} must be >= 0, got {config[key]}")
-  if int(config.preprocess.crop) < 0:
-    raise errors.UserError(
-        f"config.preprocess.crop must be >= 0, got {config.preprocess.crop}")
+  for key in ("crop", "random_shift"):
+    if int(config.preprocess[key]) < 0:
+      raise errors.UserError(
+          f"config.preprocess.{key} must be >= 0, got {config.preprocess[key]}")
   for key in ("every_epochs", "examples", "iterations"):
     minimum = 0 if key == "every_epochs" else 1
     if int(config.critical[key]) < minimum:

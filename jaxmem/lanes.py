@@ -64,7 +64,8 @@ def resolved(lanes: Lanes, lane: int) -> dict:
 def expand(config) -> Lanes:
   """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
   points = experiment.lane_points(config)
-  rows = [(i, s) for i in range(len(points)) for s in range(config.num_seeds)]
+  seeds = range(config.first_seed, config.first_seed + config.num_seeds)
+  rows = [(i, s) for i in range(len(points)) for s in seeds]
   lane_points = [points[i] for i, _ in rows]
   present = {p["input_corruption"] for p in lane_points}
   input_kinds = tuple(k for k in corruption.INPUT_KINDS if k in present)

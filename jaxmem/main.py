@@ -199,9 +199,21 @@ def _compile_cache() -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
+def _cpu_devices() -> None:
+  """On CPU, one XLA device per core, so that cores train different lanes at
+  once ($JAXMEM_CPU_DEVICES sets the count; 1 keeps one device)."""
+  from jaxmem import execution  # pylint: disable=g-import-not-at-top
+  count = os.environ.get("JAXMEM_CPU_DEVICES", "")
+  if not count.isdigit() and count:
+    fail(f"JAXMEM_CPU_DEVICES={count!r}: valid: a positive integer, or unset "
+         "(one device per core)")
+  execution.split_host(int(count) if count else None)
+
+
 def _setup_process() -> None:
-  """Compilation cache and progress logging, for every entry point."""
+  """Compilation cache, CPU devices and progress logging, for every entry point."""
   _compile_cache()
+  _cpu_devices()
   logging.set_verbosity(logging.INFO)
   # JAX logs at INFO that it looked for a TPU, and Orbax every step of every
   # save: keep their warnings, drop their chatter from the progress output.

@@ -244,10 +244,14 @@ class LeNet1989(nn.Module):
 
   H1: 12 maps 8x8; H2: 12 maps 4x4, each seeing 8 of H1's maps; H3: 30 units;
   tanh after every layer, the output included (trained with MSE to +-1).
+  The fields after num_classes give Karpathy's (2022) "modern" variants.
   """
   num_classes: int
   # Karpathy starts the output biases at -1, since 9 of 10 targets are -1.
   output_bias_init: float = -1.0
+  activation: str = "tanh"  # Of the hidden layers: "tanh" or "relu".
+  tanh_output: bool = True  # False: linear logits, for cross-entropy.
+  dropout_rate: float = 0.0  # On H2's output, before H3 (the most weights).
 
   H2_GROUPS = (tuple(range(0, 8)), tuple(range(4, 12)),
                (0, 1, 2, 3, 8, 9, 10, 11))
@@ -255,20 +259,24 @@ class LeNet1989(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool,
                return_embeddings: bool = False) -> Output:
-    del train  # No dropout or BatchNorm.
+    act = {"tanh": jnp.tanh, "relu": nn.relu}[self.activation]
     embeddings = [_flat(x)]
-    x = jnp.tanh(UnsharedBiasConv(12, name="H1")(x))
+    x = act(UnsharedBiasConv(12, name="H1")(x))
     embeddings.append(_flat(x))
-    x = jnp.tanh(UnsharedBiasConv(12, self.H2_GROUPS, name="H2")(x))
+    x = act(UnsharedBiasConv(12, self.H2_GROUPS, name="H2")(x))
     # Flattened (h, w, c) where PyTorch's is (c, h, w): only H3's rows permute.
     x = _flat(x)
     embeddings.append(x)
-    x = jnp.tanh(nn.Dense(30, kernel_init=lecun1989_uniform, name="H3")(x))
+    if self.dropout_rate:
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = act(nn.Dense(30, kernel_init=lecun1989_uniform, name="H3")(x))
     embeddings.append(x)
-    logits = jnp.tanh(nn.Dense(
+    logits = nn.Dense(
         self.num_classes, kernel_init=lecun1989_uniform,
         bias_init=nn.initializers.constant(self.output_bias_init),
-        name="out")(x))
+        name="out")(x)
+    if self.tanh_output:
+      logits = jnp.tanh(logits)
     return _output(logits, embeddings, return_embeddings)
 
 
@@ -287,6 +295,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "inception_small": _factory(InceptionSmall, batch_norm=True),
     "inception_small_nobn": _factory(InceptionSmall, batch_norm=False),
     "lenet1989": _factory(LeNet1989),
+    # Karpathy's modern.py: linear logits (for cross-entropy) with zero
+    # output biases; then ReLU, for dropout (config.dropout_rate) before H3.
+    "lenet1989_linear": _factory(LeNet1989, tanh_output=False, output_bias_init=0.0),
+    "lenet1989_relu": _factory(LeNet1989, tanh_output=False, output_bias_init=0.0,
+                               activation="relu"),
 }
 
 _BATCH_NORM = frozenset({"inception_small"})

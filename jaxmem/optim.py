@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "exponential", "multistep", "onecycle")
+SCHEDULES = ("constant", "exponential", "multistep", "onecycle", "linear")
 
 
 def schedule_factor(config, steps_per_epoch: int):
@@ -19,6 +19,8 @@ def schedule_factor(config, steps_per_epoch: int):
   `constant`: 1. `exponential`: decay_rate ** epoch, applied per epoch (Zhang
   et al. 2017: x0.95). `multistep`: gamma ** (milestones passed). `onecycle`:
   optax's cosine one-cycle over the whole run, peaking at the base lr.
+  `linear`: per epoch, from 1 at the first to final_factor at the last
+  (Karpathy's modern LeNet 1989: 3e-4 to 1e-4).
   """
   total = steps_per_epoch * config.num_epochs
   if config.schedule == "constant":
@@ -29,6 +31,10 @@ def schedule_factor(config, steps_per_epoch: int):
     bounds = jnp.asarray([m * steps_per_epoch for m in config.milestones]
                          or [total + 1])
     return lambda count: config.gamma ** jnp.sum(count >= bounds)
+  if config.schedule == "linear":
+    last = max(config.num_epochs - 1, 1)
+    return lambda count: 1.0 + (config.final_factor - 1.0) * (
+        count // steps_per_epoch) / last
   if config.schedule == "onecycle":
     return optax.cosine_onecycle_schedule(total, 1.0)
   raise ValueError(f"unknown schedule {config.schedule!r}")

@@ -1,4 +1,4 @@
-"""Preprocessing and augmentation: crops, flips and normalization, pure and keyed.
+"""Preprocessing and augmentation: crops, shifts, flips and normalization, pure and keyed.
 
 Applied inside the compiled step to each batch, after input corruption, so the
 data set stays resident on the device once and each lane augments with its own
@@ -31,6 +31,13 @@ def _crop(images: jax.Array, size: int, key: jax.Array | None) -> jax.Array:
       x, (t, l, 0), (size, size, c)))(images, tops, lefts)
 
 
+def _shift(images: jax.Array, most: int, key: jax.Array) -> jax.Array:
+  """Rolls each image by its own (dy, dx), each in [-most, most], wrapping
+  around (torch.roll, as Karpathy's modern LeNet 1989 augments)."""
+  shifts = jax.random.randint(key, (images.shape[0], 2), -most, most + 1)
+  return jax.vmap(lambda x, s: jnp.roll(x, (s[0], s[1]), axis=(0, 1)))(images, shifts)
+
+
 def standardize(images: jax.Array) -> jax.Array:
   """Per-image standardization, as tf.image.per_image_standardization."""
   axes = (1, 2, 3)
@@ -45,7 +52,7 @@ def apply(config, images: jax.Array, key: jax.Array | None) -> jax.Array:
 
   Args:
     config: the `preprocess` ConfigDict (crop, random_crop, random_flip,
-      normalize); static.
+      random_shift, normalize); static.
     images: float32 [B, H, W, C].
     key: the step's augmentation key, or None for evaluation.
 
@@ -58,6 +65,8 @@ def apply(config, images: jax.Array, key: jax.Array | None) -> jax.Array:
   if config.crop:
     images = _crop(images, config.crop,
                    crop_key if config.random_crop else None)
+  if crop_key is not None and config.random_shift:
+    images = _shift(images, config.random_shift, jax.random.fold_in(crop_key, 1))
   if flip_key is not None and config.random_flip:
     flip = jax.random.bernoulli(flip_key, 0.5, (images.shape[0], 1, 1, 1))
     images = jnp.where(flip, images[:, :, ::-1], images)

@@ -146,17 +146,20 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
 
   grads, (loss_sum, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
   deltas, opt_state = _tx(task, lane).update(grads, state.opt_state, state.params)
-  finite = jnp.isfinite(loss_sum) & jnp.all(jnp.asarray(
-      [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+  # One reduction per gradient leaf: a NaN or infinity anywhere makes the sum
+  # non-finite (so would finite gradients near 1e38, which is divergence too).
+  finite = jnp.isfinite(loss_sum + sum(jnp.sum(g) for g in jax.tree.leaves(grads)))
   alive = (state.diverged < 0) & finite
-  # A diverged lane keeps its last finite parameters; `where` per leaf keeps
-  # the step free of control flow, so vmapped lanes stay independent.
+  # A diverged lane keeps its last finite parameters and BatchNorm statistics;
+  # `where` per leaf keeps the step free of control flow, so vmapped lanes stay
+  # independent. The optimizer state is not frozen: a frozen lane never uses it
+  # again, and selecting it every step cost 20% of an MLP step on CPU.
   keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(alive, a, b), new, old)
   new_state = state.replace(
       params=keep(optax.apply_updates(state.params, deltas), state.params),
       batch_stats=keep(updates.get("batch_stats", state.batch_stats),
                        state.batch_stats),
-      opt_state=keep(opt_state, state.opt_state), step=state.step + 1,
+      opt_state=opt_state, step=state.step + 1,
       diverged=jnp.where((state.diverged < 0) & ~finite, state.step,
                          state.diverged))
   pred = jnp.argmax(logits, axis=-1)

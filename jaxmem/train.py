@@ -202,7 +202,7 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
   task, data, lane, state, lanes, ds = setup(config, data_dir)
   wd = records.Workdir(workdir)
   resume = wd.begin(config.to_dict(), overwrite)
-  plan = execution.plan(config, len(lanes))
+  plan = execution.plan(config, len(lanes), _bytes_per_lane(task, data, lane, state))
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
   progress = resume_lib.Progress(len(lanes), len(ds.train.labels),
                                  len(ds.test.labels), config.num_epochs)
@@ -219,6 +219,16 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
     raise
   finally:
     ckpts.close()
+
+
+def _bytes_per_lane(task, data, lane, state) -> int | None:
+  """One lane's memory for the automatic chunk on accelerators (None on CPU,
+  where lanes run one at a time, or when config.lane_chunk is set)."""
+  if task.config.lane_chunk or jax.default_backend() == "cpu":
+    return None
+  one = jax.tree.map(lambda x: x[0], (lane, state))
+  return execution.lane_bytes(functools.partial(steps.train_epoch, task), data,
+                              *one, jnp.int32(0))
 
 
 def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dict:

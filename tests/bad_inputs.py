@@ -59,7 +59,7 @@ CASES = [
     ("config value of the wrong type", ["--config.num_epochs=abc"], "num_epochs"),
     ("unknown grid axis", ["--config.grid.depth=(1,2)"], "depth"),
     ("unknown model", ["--config.model=resnet"], "inception_small_nobn, lenet1989"),
-    ("model option it lacks", ["--config.model=lenet1989", "--config.dropout_rate=0.5"],
+    ("model option it lacks", ["--config.model=inception_small", "--config.dropout_rate=0.5"],
      "does not take"),
     ("unknown dataset", ["--config.dataset=imagenet"], "valid choices: usps, cifar10"),
     ("unknown optimizer", ["--config.optimizer=lbfgs"], "valid choices: sgd, adam, adamw"),

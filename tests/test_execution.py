@@ -72,3 +72,47 @@ def test_plan_chooses_and_checks_devices():
   with pytest.raises(errors.UserError, match="valid: 0 \\(all\\) or 1..1"):
     execution.plan(tiny(num_devices=2), 3)
   assert execution.plan(tiny(lane_chunk=8), 3).chunk == 3
+
+
+def test_chunk_for_memory_caps_lanes_by_free_memory():
+  assert execution.chunk_for_memory(10**6, 10**9, 1024) == 500  # Half the memory.
+  assert execution.chunk_for_memory(10**6, 10**12, 64) == 64  # No more than the lanes.
+  assert execution.chunk_for_memory(10**10, 10**9, 64) == 1  # At least one.
+
+
+def test_lane_bytes_counts_one_lane_without_the_shared_data():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def fn(data, lane, state, epoch):
+    return state * lane + jnp.sum(data) + epoch
+  small = execution.lane_bytes(fn, jnp.zeros(1000), jnp.ones(10), jnp.ones(10), 0)
+  big = execution.lane_bytes(fn, jnp.zeros(100_000), jnp.ones(10), jnp.ones(10), 0)
+  assert 0 < small < 4000 and abs(big - small) < 1000
+
+
+_CLI = ["-m", "jaxmem", "--config.dataset=synthetic", "--config.synthetic.num_train=64",
+        "--config.synthetic.num_test=32", "--config.synthetic.shape=(4,4,1)",
+        "--config.model=mlp", "--config.mlp_widths=(8,)", "--config.num_seeds=3",
+        "--config.num_epochs=1", "--config.batch_size=16"]
+
+
+@pytest.mark.parametrize("value,devices", [("3", 3), ("1", 1)])
+def test_cli_splits_the_cpu_into_devices(tmp_path, value, devices):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env.update(JAXMEM_CPU_DEVICES=value, JAXMEM_OFFLINE="1")
+  done = subprocess.run([sys.executable, *_CLI, f"--workdir={tmp_path}/run"], env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  config = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert len(config["execution"]["devices"]) == devices
+
+
+def test_cli_rejects_a_bad_cpu_device_count(tmp_path):
+  env = dict(os.environ, JAXMEM_CPU_DEVICES="many")
+  done = subprocess.run([sys.executable, *_CLI, f"--workdir={tmp_path}/run"], env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      "jaxmem: error: JAXMEM_CPU_DEVICES='many': valid: a positive integer, or "
+      "unset (one device per core)"]
+  assert not (tmp_path / "run").exists()

@@ -17,10 +17,13 @@ SMALL_SHAPES = {
     "inception_small": (8, 8, 3),
     "inception_small_nobn": (8, 8, 3),
     "lenet1989": (16, 16, 1),
+    "lenet1989_linear": (16, 16, 1),
+    "lenet1989_relu": (16, 16, 1),
 }
 NUM_EMBEDDINGS = {  # Input, hidden layers / blocks, logits.
     "mlp": 3, "mlp_1x512": 3, "mlp_3x512": 5, "alexnet_small": 6,
     "inception_small": 13, "inception_small_nobn": 13, "lenet1989": 5,
+    "lenet1989_linear": 5, "lenet1989_relu": 5,
 }
 
 

@@ -45,6 +45,19 @@ def test_flip_only_in_training_and_about_half():
   np.testing.assert_array_equal(preprocess.apply(cfg, x, None), x)
 
 
+def test_shift_rolls_each_image_by_at_most_one_pixel_only_in_training():
+  x = jnp.broadcast_to(jnp.arange(64, dtype=jnp.float32).reshape(1, 8, 8, 1), (300, 8, 8, 1))
+  cfg = _pre(random_shift=1)
+  y = np.asarray(preprocess.apply(cfg, x, jax.random.PRNGKey(2)))
+  seen = set()
+  for image in y[:, :, :, 0]:
+    dy, dx = divmod(int(np.argwhere(image == 0)[0][0]) * 8 + int(np.argwhere(image == 0)[0][1]), 8)
+    np.testing.assert_array_equal(image, np.roll(np.arange(64).reshape(8, 8), (dy, dx), (0, 1)))
+    seen.add(((dy + 1) % 8 - 1, (dx + 1) % 8 - 1))
+  assert seen == {(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)}  # All nine shifts.
+  np.testing.assert_array_equal(preprocess.apply(cfg, x, None), x)
+
+
 def test_standardize_gives_zero_mean_unit_std_per_image():
   x = jax.random.uniform(jax.random.PRNGKey(0), (4, 6, 6, 3)) * jnp.arange(1, 5)[:, None, None, None]
   y = np.asarray(preprocess.apply(_pre(normalize="standardize"), x, None))
@@ -77,6 +90,10 @@ def test_schedules():
                                   [0, 19, 20, 39, 40]), [1, 1, 0.1, 0.1, 0.01], rtol=1e-5)
   one = _lrs(_cfg(schedule="onecycle", num_epochs=10), 10, [0, 30, 99])
   assert one[0] < 0.1 and one[1] > 0.9 and one[2] < 0.01
+  # Karpathy's modern LeNet: 3e-4 to 1e-4 linearly over the epochs, per epoch.
+  np.testing.assert_allclose(
+      _lrs(_cfg(schedule="linear", num_epochs=5, final_factor=1 / 3), 10, [0, 9, 10, 25, 49]),
+      [1, 1, 1 - 2 / 3 / 4, 1 - 2 / 3 / 2, 1 / 3], rtol=1e-6)
 
 
 def test_sgd_step_matches_the_formula_with_traced_hparams():

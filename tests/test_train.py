@@ -104,6 +104,16 @@ def test_growing_seeds_keeps_the_first_seeds_lanes(tmp_path):
   assert len(set(losses)) == 3  # Different seeds, different runs.
 
 
+def test_seeds_split_over_jobs_equal_one_run(tmp_path):
+  """first_seed lets hosts or jobs each train a slice of one sweep's seeds."""
+  whole = train.run(tiny(num_seeds=3), str(tmp_path / "whole"))
+  part = train.run(tiny(num_seeds=2, first_seed=1), str(tmp_path / "part"))
+  assert [l["seed"] for l in part["lanes"]] == [1, 2]
+  for got, want in zip(part["lanes"], whole["lanes"][1:]):
+    assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-6)
+    assert got["test_acc"] == want["test_acc"]
+
+
 def test_same_config_same_numbers_whatever_the_chunking(tmp_path):
   a = train.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "a"))
   b = train.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "b"))

@@ -1,0 +1,185 @@
+"""What the docs/results scripts share: running sweeps, reading runs, writing pages.
+
+Each `scripts/results_*.py` trains its sweeps (or reuses finished runs of the
+same config), reads their summary.json and metrics.jsonl, and writes one page
+of docs/results/ with its figures. Numbers are mean +- std over seeds (ddof 1),
+with the seed count beside them.
+"""
+
+import importlib
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+from absl import logging
+import jax
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from jaxmem import execution  # pylint: disable=wrong-import-position
+from jaxmem import experiment  # pylint: disable=wrong-import-position
+from jaxmem import records  # pylint: disable=wrong-import-position
+from jaxmem import train  # pylint: disable=wrong-import-position
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def setup() -> None:
+  """As jaxmem's command line: one CPU device per core (call before JAX
+  runs), and training's progress lines on stderr."""
+  execution.split_host()
+  logging.set_verbosity(logging.INFO)
+  DOCS.mkdir(parents=True, exist_ok=True)
+
+
+def sweep_config(name: str, overrides: dict | None = None):
+  """sweeps/NAME.py's config with `overrides` (a key "preprocess.crop"
+  reaches into nested fields)."""
+  config = importlib.import_module(f"sweeps.{name}").get_config()
+  for key, value in (overrides or {}).items():
+    *parents, leaf = key.split(".")
+    target = config
+    for part in parents:
+      target = target[part]
+    target[leaf] = value
+  return config
+
+
+def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
+        folder: str | None = None) -> pathlib.Path:
+  """Trains sweep `name` into ROOT/FOLDER (default NAME), unless a finished
+  run of the same config is there; resumes an unfinished one. Returns the
+  workdir."""
+  config = sweep_config(name, overrides)
+  workdir = pathlib.Path(root) / (folder or name)
+  wd = records.Workdir(str(workdir))
+  if wd.status() == "done":
+    held = wd.read_json("config.json")["config"]
+    if not _differs(held, config.to_dict()):
+      print(f"{name}: reusing the finished run in {workdir}", flush=True)
+      return workdir
+    print(f"{name}: {workdir} holds another config; training anew", flush=True)
+    train.run(config, str(workdir), data_dir, overwrite=True)
+    return workdir
+  print(f"{name}: training into {workdir}", flush=True)
+  train.run(config, str(workdir), data_dir)
+  return workdir
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+  return out
+
+
+def _differs(held: dict, new: dict) -> list[str]:
+  """Keys in which a finished run's config differs from `new`, not counting
+  fields added to jaxmem after the run, where `new` holds their default."""
+  default, had = _flat(experiment.base_config().to_dict()), _flat(held)
+  flat_new = _flat(json.loads(records.dumps(new)))
+  return [k for k in records.config_diff(held, new)
+          if k in had or flat_new.get(k) != default.get(k)]
+
+
+def summary(workdir) -> dict:
+  return json.loads((pathlib.Path(workdir) / "summary.json").read_text())
+
+
+def config(workdir) -> dict:
+  return json.loads((pathlib.Path(workdir) / "config.json").read_text())["config"]
+
+
+def curves(workdir, metric: str, key=None) -> dict:
+  """{point: (epochs [E], values [lanes, E])} of `metric` from metrics.jsonl.
+
+  `key(row)` names a row's grid point (default: one point for all lanes).
+  """
+  rows = [json.loads(line) for line in
+          (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+  out = {}
+  for point in dict.fromkeys((key or (lambda r: ""))(r) for r in rows):
+    mine = [r for r in rows if (key or (lambda r: ""))(r) == point]
+    epochs = sorted({r["epoch"] for r in mine})
+    lanes = sorted({r["lane"] for r in mine})
+    table = {(r["lane"], r["epoch"]): r[metric] for r in mine}
+    values = np.array([[np.nan if table.get((l, e)) is None else table[(l, e)]
+                        for e in epochs] for l in lanes], np.float64)
+    out[point] = (np.asarray(epochs), values)
+  return out
+
+
+def pm(stats: dict, scale: float = 100.0, digits: int = 2, error: bool = False) -> str:
+  """'mean +- std' of a summary statistic; `error` turns an accuracy into an error."""
+  if stats is None or stats.get("mean") is None:
+    return "-"
+  mean = (1 - stats["mean"]) if error else stats["mean"]
+  if not stats.get("std"):
+    return f"{scale * mean:.{digits}f}"
+  return f"{scale * mean:.{digits}f} +- {scale * stats['std']:.{digits}f}"
+
+
+def values_pm(values, scale: float = 100.0, digits: int = 2) -> str:
+  values = np.asarray(values, np.float64)
+  values = values[np.isfinite(values)]
+  if not len(values):
+    return "-"
+  if len(values) == 1:
+    return f"{scale * values[0]:.{digits}f}"
+  return f"{scale * values.mean():.{digits}f} +- {scale * values.std(ddof=1):.{digits}f}"
+
+
+def machine() -> str:
+  """The machine line every page carries."""
+  return (f"{os.cpu_count()} CPU cores ({platform.machine()}), "
+          f"{jax.default_backend()} backend, {len(jax.devices())} device(s), "
+          f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
+
+
+def hours(seconds: float) -> str:
+  return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
+
+
+def band(ax, epochs, values, label: str, scale: float = 100.0, **kwargs):
+  """Mean over lanes with a +-1 std band, on a matplotlib axis."""
+  mean = scale * np.nanmean(values, axis=0)
+  std = scale * (np.nanstd(values, axis=0, ddof=1) if len(values) > 1
+                 else np.zeros_like(mean))
+  line, = ax.plot(epochs, mean, label=label, **kwargs)
+  ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=line.get_color())
+
+
+def write(page: str, text: str, entry: dict) -> pathlib.Path:
+  """Writes docs/results/PAGE and its index entry, then the index.
+
+  Args:
+    page: the page's file name, e.g. "lecun1989.md".
+    text: its Markdown.
+    entry: the index row: title, command, seeds, time, verdict.
+  """
+  DOCS.mkdir(parents=True, exist_ok=True)
+  path = DOCS / page
+  path.write_text(text)
+  (DOCS / "index").mkdir(exist_ok=True)
+  (DOCS / "index" / (path.stem + ".json")).write_text(
+      json.dumps(dict(entry, page=page), indent=1) + "\n")
+  write_index()
+  print(f"written {path}")
+  return path
+
+
+def write_index() -> None:
+  """docs/results/README.md from every page's entry in docs/results/index/."""
+  entries = [json.loads(p.read_text()) for p in sorted((DOCS / "index").glob("*.json"))]
+  lines = ["# Reproductions", "",
+           "Each page puts jaxmem's numbers (mean +- std over seeds, with the seed "
+           "count) beside the published ones, says how long it took on which "
+           "machine, and explains the differences. Each is regenerated by the "
+           "command given; the sweeps are in `sweeps/`.", "",
+           "| result | command | seeds | time | verdict |", "|---|---|---|---|---|"]
+  lines += [f"| [{e['title']}]({e['page']}) | `{e['command']}` | {e['seeds']} | "
+            f"{e['time']} | {e['verdict']} |" for e in entries]
+  (DOCS / "README.md").write_text("\n".join(lines) + "\n")
