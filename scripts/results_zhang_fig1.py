@@ -4,8 +4,8 @@
 pixels and Gaussian inputs (sweep zhang_usps); (b) time to fit and (c) test
 error vs label corruption 0, 0.1, ..., 1.0 (sweep zhang_corruption_usps); an
 MLP 1x512, each condition and level over --seeds seeds, all lanes of a sweep
-in one run. Reuses finished runs in --root. About 30 minutes on 2 CPU cores
-with the defaults.
+in one run. Reuses finished runs in --root. About 8 minutes of training on 2
+CPU cores with the defaults.
 
   python scripts/results_zhang_fig1.py
 """
