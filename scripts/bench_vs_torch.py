@@ -13,9 +13,11 @@ for LeCun 1989), batch size, steps and float32; random data already in memory
 on both sides; no evaluation. Each cell is the median of --repeats timed runs
 after a warm-up (compilation excluded and reported apart). `torch_loop` and
 `torch_procs` run seeds independently, so their rate does not depend on the
-lane count and is measured once. `peak_fraction` is jaxmem's rate times the
-FLOPs of one example's forward and backward pass (counted from the jaxpr of one
-lane's step, `matmul_flops`) over the measured float32 matmul rate;
+lane count; they are still measured beside each lane count, so that every
+row's ratios come from the same few minutes of a machine whose speed drifts.
+`peak_fraction` is jaxmem's rate times the FLOPs of one example's forward and
+backward pass (counted from the jaxpr of one lane's step, `matmul_flops`) over
+the measured float32 matmul rate;
 `vs_one_torch_seed` is jaxmem's lane-examples/s over one PyTorch seed's
 examples/s (how many seeds jaxmem trains in the time PyTorch trains one).
 `devices` and `chunk` are jaxmem's automatic plan (jaxmem.execution): on CPU,
@@ -182,11 +184,13 @@ def bench_workload(name: str, lane_counts, repeats: int, peak: float) -> list[di
   batch, _, work, min_steps = WORKLOADS[name]
   rows = []
   seed_steps = max(2, work // (8 * batch))  # One seed's share in the loop variants.
-  loop = torch_loop(name, seed_steps, batch, repeats)
-  procs = torch_procs(name, seed_steps, batch)
-  print(f"\n{name} (batch {batch}): torch_loop {loop:,.0f}, torch_procs {procs:,.0f} "
-        "lane-examples/s", flush=True)
+  print(f"\n{name} (batch {batch})", flush=True)
   for lanes in lane_counts:
+    # Measured again beside every lane count, not once per workload: the
+    # machine's speed drifts over minutes, and ratios should compare like
+    # with like.
+    loop = torch_loop(name, seed_steps, batch, repeats)
+    procs = torch_procs(name, seed_steps, batch)
     steps = max(min_steps, work // (lanes * batch))
     row = dict(workload=name, batch=batch, lanes=lanes, steps=steps,
                torch_loop=loop, torch_procs=procs)
