@@ -24,7 +24,7 @@ examples/s (how many seeds jaxmem trains in the time PyTorch trains one).
 one device per core and lanes one at a time on each. Writes JSON and Markdown.
 
   pip install -e '.[bench]'
-  python scripts/bench_vs_torch.py --out=docs/benchmarks   # ~35 min on 2 cores
+  python scripts/bench_vs_torch.py --out=docs/benchmarks   # ~45 min on 2 cores
 """
 
 import argparse
