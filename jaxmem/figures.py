@@ -24,7 +24,7 @@ def _save(fig, out: pathlib.Path, name: str) -> str:
   return name
 
 
-def _band(ax, values: np.ndarray, label: str) -> None:
+def band(ax, values: np.ndarray, label: str) -> None:
   """Mean +- std over seeds [S, E] per epoch; epochs never measured are skipped."""
   epochs = np.arange(1, values.shape[1] + 1)
   seen = np.any(np.isfinite(values), axis=0)
@@ -42,7 +42,7 @@ def learning_curves(run, out: pathlib.Path) -> str:
                                ("training accuracy (labels trained on)",
                                 "test accuracy (clean labels)")):
     for label, values in run.curves(metric).items():
-      _band(ax, values, label)
+      band(ax, values, label)
     ax.set(title=title, xlabel="epoch", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("accuracy (mean +- std over seeds)")
@@ -58,13 +58,24 @@ def critical_curves(run, out: pathlib.Path) -> list[str]:
     return []
   fig, ax = plt.subplots(figsize=(6, 4))
   for label, values in curves.items():
-    _band(ax, values, label)
+    band(ax, values, label)
   radius = run.config["config"]["critical"]["radius"] * 255
   ax.set(title=f"critical sample ratio (box radius {radius:.2g}/255)",
          xlabel="epoch", ylabel="fraction critical (mean +- std)")
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   return [_save(fig, out, f"{run.name}_critical_ratio.png")]
+
+
+def fit_epochs_by_level(run, threshold: float, steps_per_epoch=None) -> dict:
+  """Label corruption level -> each of its lanes' epochs to reach `threshold`
+  training accuracy (NaN: never)."""
+  fitted = fit.time_to_fit(run.rows, threshold, steps_per_epoch)
+  level_of = {l["lane"]: l["label_corruption"] for l in run.config["lanes"]}
+  times = collections.defaultdict(list)
+  for lane, f in fitted.items():
+    times[level_of[lane]].append(np.nan if f["epoch"] is None else f["epoch"])
+  return times
 
 
 def corruption_figures(run, out: pathlib.Path, threshold: float) -> list[str]:
@@ -78,11 +89,7 @@ def corruption_figures(run, out: pathlib.Path, threshold: float) -> list[str]:
   cfg = run.config["config"]
   steps = (run.config["dataset"]["train_shape"][0] // cfg["batch_size"]
            if not cfg.get("subset_ratio") else None)
-  fitted = fit.time_to_fit(run.rows, threshold, steps)
-  level_of = {l["lane"]: l["label_corruption"] for l in run.config["lanes"]}
-  times = collections.defaultdict(list)
-  for lane, f in fitted.items():
-    times[level_of[lane]].append(np.nan if f["epoch"] is None else f["epoch"])
+  times = fit_epochs_by_level(run, threshold, steps)
   fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
   a.errorbar(levels, err, yerr=err_std, marker="o", capsize=3)
   a.set(title="test error vs label corruption (Zhang Fig. 1c)",

@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import figures  # pylint: disable=wrong-import-position
+from jaxmem import report  # pylint: disable=wrong-import-position
 
 # sweep -> (what it changes, Karpathy's train / test error % on his MNIST
 # stand-in for USPS, one seed, from his repro.py and modern.py)
@@ -36,9 +38,9 @@ def figure(workdirs: dict, path) -> None:
   fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
   for name, wd in workdirs.items():
     for ax, metric in zip(axes, ("train_acc", "test_acc")):
-      (epochs, acc), = lib.curves(wd, metric).values()
+      acc, = report.load(wd).curves(metric).values()
       label = "1989" if name == "lecun1989_usps" else "+ " + name.replace("lecun1989_", "")
-      lib.band(ax, epochs, 1 - acc, label)
+      figures.band(ax, 100 * (1 - acc), label)
   for ax, split in zip(axes, ("train", "test")):
     ax.set(xlabel="pass over the training set", ylabel=f"{split} error %",
            title=f"{split} error, mean +- std over seeds")

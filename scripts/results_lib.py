@@ -69,47 +69,18 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   return workdir
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-  return out
-
-
 def _differs(held: dict, new: dict) -> list[str]:
   """Keys in which a finished run's config differs from `new`, not counting
   fields added to jaxmem after the run, where `new` holds their default."""
-  default, had = _flat(experiment.base_config().to_dict()), _flat(held)
-  flat_new = _flat(json.loads(records.dumps(new)))
+  flat = records._flatten  # pylint: disable=protected-access
+  default, had = flat(experiment.base_config().to_dict()), flat(held)
+  flat_new = flat(json.loads(records.dumps(new)))
   return [k for k in records.config_diff(held, new)
           if k in had or flat_new.get(k) != default.get(k)]
 
 
 def summary(workdir) -> dict:
   return json.loads((pathlib.Path(workdir) / "summary.json").read_text())
-
-
-def config(workdir) -> dict:
-  return json.loads((pathlib.Path(workdir) / "config.json").read_text())["config"]
-
-
-def curves(workdir, metric: str, key=None) -> dict:
-  """{point: (epochs [E], values [lanes, E])} of `metric` from metrics.jsonl.
-
-  `key(row)` names a row's grid point (default: one point for all lanes).
-  """
-  rows = [json.loads(line) for line in
-          (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
-  out = {}
-  for point in dict.fromkeys((key or (lambda r: ""))(r) for r in rows):
-    mine = [r for r in rows if (key or (lambda r: ""))(r) == point]
-    epochs = sorted({r["epoch"] for r in mine})
-    lanes = sorted({r["lane"] for r in mine})
-    table = {(r["lane"], r["epoch"]): r[metric] for r in mine}
-    values = np.array([[np.nan if table.get((l, e)) is None else table[(l, e)]
-                        for e in epochs] for l in lanes], np.float64)
-    out[point] = (np.asarray(epochs), values)
-  return out
 
 
 def pm(stats: dict, scale: float = 100.0, digits: int = 2, error: bool = False) -> str:
@@ -141,15 +112,6 @@ def machine() -> str:
 
 def hours(seconds: float) -> str:
   return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
-
-
-def band(ax, epochs, values, label: str, scale: float = 100.0, **kwargs):
-  """Mean over lanes with a +-1 std band, on a matplotlib axis."""
-  mean = scale * np.nanmean(values, axis=0)
-  std = scale * (np.nanstd(values, axis=0, ddof=1) if len(values) > 1
-                 else np.zeros_like(mean))
-  line, = ax.plot(epochs, mean, label=label, **kwargs)
-  ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=line.get_color())
 
 
 def write(page: str, text: str, entry: dict) -> pathlib.Path:

@@ -11,7 +11,6 @@ CPU cores with the defaults.
 """
 
 import argparse
-import collections
 import sys
 
 import numpy as np
@@ -19,19 +18,8 @@ import numpy as np
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import figures  # pylint: disable=wrong-import-position
 from jaxmem import report  # pylint: disable=wrong-import-position
-from jaxmem.analysis import fit  # pylint: disable=wrong-import-position
 
 OUT = "zhang_fig1_usps"
-
-
-def _fit_epochs(run, threshold: float) -> dict:
-  """label corruption level -> epochs to reach `threshold`, per lane (NaN: never)."""
-  fitted = fit.time_to_fit(run.rows, threshold)
-  level_of = {l["lane"]: l["label_corruption"] for l in run.config["lanes"]}
-  out = collections.defaultdict(list)
-  for lane, f in fitted.items():
-    out[level_of[lane]].append(np.nan if f["epoch"] is None else f["epoch"])
-  return out
 
 
 def page(conditions, corruption, threshold: float, command: str) -> tuple[str, str]:
@@ -55,7 +43,7 @@ def page(conditions, corruption, threshold: float, command: str) -> tuple[str, s
             "the labels trained on (lanes that never reach it are counted apart).", "",
             "| corruption | seeds | train acc | test error | epochs to fit | lanes fitted |",
             "|---|---|---|---|---|---|"]
-  times = _fit_epochs(corruption, threshold)
+  times = figures.fit_epochs_by_level(corruption, threshold)
   for p in corruption.summary["points"]:
     level = p["coords"]["label_corruption"]
     t = np.asarray(times[level], float)
