@@ -9,6 +9,7 @@ Missing or damaged data files are user mistakes and raise `errors.UserError`.
 from collections.abc import Callable
 import dataclasses
 import gzip
+import hashlib
 import http.client
 import io
 import math
@@ -344,6 +345,32 @@ def _take(split: Split, size: int | None, what: str, name: str) -> Split:
   return Split(split.images[:size], split.labels[:size], split.index[:size])
 
 
+def _select(split: Split, path: str, name: str) -> tuple[Split, str]:
+  """Keeps the training examples at the positions listed in .npy file `path`.
+
+  Returns the split and a note for `Dataset.source` with the file's SHA-256,
+  so that a run's folder records exactly which examples it trained on.
+  """
+  try:
+    raw = pathlib.Path(path).read_bytes()
+    positions = np.load(io.BytesIO(raw), allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise errors.UserError(f"config.train_indices: cannot read {path}: {_line(e)}") from None
+  n = len(split.labels)
+  if (positions.ndim != 1 or not len(positions) or positions.dtype.kind not in "iu"
+      or positions.min() < 0 or positions.max() >= n
+      or len(np.unique(positions)) != len(positions)):
+    raise errors.UserError(
+        f"config.train_indices: {path} must hold distinct integer positions in "
+        f"0..{n - 1} (the {n} training examples of {name}), shape [K]; got "
+        f"dtype {positions.dtype}, shape {positions.shape}")
+  positions = np.sort(positions)
+  note = (f"; training examples: the {len(positions)} positions in {path} "
+          f"(sha256 {hashlib.sha256(raw).hexdigest()})")
+  return Split(split.images[positions], split.labels[positions],
+               split.index[positions]), note
+
+
 def _validate(dataset: Dataset) -> None:
   """Checks `Split`'s contract: bad structure is a bug, bad values bad data."""
   image_shape = dataset.train.images.shape[1:]
@@ -365,8 +392,8 @@ def _validate(dataset: Dataset) -> None:
 
 def load(name: str, data_dir: str | pathlib.Path | None = None, *,
          train_size: int | None = None, test_size: int | None = None,
-         synthetic: dict | None = None) -> Dataset:
-  """Loads data set `name` whole, optionally keeping only its first examples.
+         synthetic: dict | None = None, train_indices: str = "") -> Dataset:
+  """Loads data set `name` whole, optionally keeping only some examples.
 
   Args:
     name: a key of `DATASETS`.
@@ -375,6 +402,9 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
     test_size: keep the first `test_size` test examples (all if None).
     synthetic: options of the `synthetic` data set (see `_SYNTHETIC_DEFAULTS`);
       ignored by the others, so that a config can always carry them.
+    train_indices: a .npy file of positions in the (first `train_size`)
+      training examples to keep, e.g. for Toneva et al.'s removal experiment;
+      "" keeps them all.
 
   Returns:
     The data set, checked: shapes agree, labels are in range, images are finite.
@@ -386,5 +416,8 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
   dataset = dataclasses.replace(
       dataset, train=_take(dataset.train, train_size, "train", name),
       test=_take(dataset.test, test_size, "test", name))
+  if train_indices:
+    train, note = _select(dataset.train, train_indices, name)
+    dataset = dataclasses.replace(dataset, train=train, source=dataset.source + note)
   _validate(dataset)
   return dataset

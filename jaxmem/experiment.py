@@ -40,6 +40,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Data. `dataset` names a loader in jaxmem.datasets.DATASETS.
   c.dataset = "digits"
   c.train_size = 0  # Keep only the first N training examples; 0 keeps all.
+  # A .npy file of positions in those training examples to train on (Toneva et
+  # al.'s removal experiment); "" trains on all. Its SHA-256 is recorded in
+  # the run's config.json (dataset.source).
+  c.train_indices = ""
   # Hold-out estimators (Jiang et al. 2021; Feldman & Zhang 2020): each lane
   # trains on its own random subset of this fraction of the training set (all
   # of equal size, so lanes stack) and is evaluated on all of it; 0 trains

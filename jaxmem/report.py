@@ -92,7 +92,8 @@ def _images(run: Run, data_dir) -> np.ndarray:
   from jaxmem import datasets  # pylint: disable=g-import-not-at-top
   cfg = run.config["config"]
   ds = datasets.load(cfg["dataset"], data_dir, train_size=cfg["train_size"] or None,
-                     test_size=cfg["test_size"] or None, synthetic=cfg["synthetic"])
+                     test_size=cfg["test_size"] or None, synthetic=cfg["synthetic"],
+                     train_indices=cfg.get("train_indices", ""))
   return ds.train.images
 
 

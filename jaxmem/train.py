@@ -75,7 +75,8 @@ def setup(config, data_dir=None):
   ds = datasets.load(config.dataset, data_dir,
                      train_size=config.train_size or None,
                      test_size=config.test_size or None,
-                     synthetic=config.synthetic.to_dict())
+                     synthetic=config.synthetic.to_dict(),
+                     train_indices=config.train_indices)
   _check_against_data(config, ds)
   lanes = lanes_lib.expand(config)
   try:

@@ -354,10 +354,17 @@ TRIED = """### What was tried, and where the rest of the time goes
   the rest is the optimizer's elementwise passes over 1.2M weights and the
   loss. PyTorch's one-process-per-core variant runs two independent steps at
   once, which jaxmem's device per core now does too.
-- **AlexNet-small**: after patch matmuls, its convolutions' im2col copies and
-  the local response normalization are memory-bound on 2 cores; PyTorch's
-  oneDNN convolutions are faster here. On an accelerator, vmapped lanes fill
-  the device instead (the automatic chunk there is every lane that fits).
+- **AlexNet-small**: the profile's rows show the time in the convolutions'
+  backward pass: the forward runs at over a third of the matmul rate, but the `sgd`
+  step takes about four times the forward where the arithmetic is three
+  times, and jaxmem's own step adds only a few percent to that. The patch
+  matmuls' im2col copies and their transposes in the backward pass, and the
+  local response normalization, are memory-bound on 2 cores; PyTorch's oneDNN
+  convolutions avoid the copies. Tried: XLA's own convolutions (30x slower
+  weight gradients inside `lax.scan`), vmapped lanes (the `jaxmem_vmap`
+  column) and lanes one at a time per core (`jaxmem`). On an accelerator,
+  vmapped lanes fill the device instead (the automatic chunk there is every
+  lane that fits).
 """
 
 

@@ -34,6 +34,10 @@ from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 from jaxmem import train  # pylint: disable=wrong-import-position
 
 
+# workload -> divisor of --steps, so that each workload's epoch takes seconds.
+STEP_DIVISORS = {"lenet1989": 1, "mlp_1x512": 10, "alexnet_small": 100}
+
+
 def _variants(task, data, lane):
   """name -> step(state, index) for one lane, each doing more than the last."""
   def loop(state, index):
@@ -119,7 +123,7 @@ def markdown(rows: list[dict], peak: float, command: str) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workloads", default="lenet1989,mlp_1x512")
+  parser.add_argument("--workloads", default=",".join(STEP_DIVISORS))
   parser.add_argument("--steps", type=int, default=2000)
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--out", default="docs/profile_steps.md")
@@ -127,7 +131,7 @@ def main() -> None:
   peak = bench_vs_torch.matmul_peak()
   rows = []
   for name in args.workloads.split(","):
-    steps = args.steps if bench_vs_torch.WORKLOADS[name][0] == 1 else args.steps // 10
+    steps = max(2, args.steps // STEP_DIVISORS[name])
     rows += profile(name, steps, args.repeats, peak)
   text = markdown(rows, peak, "python scripts/profile_steps.py " + " ".join(sys.argv[1:]))
   print(text)

@@ -41,6 +41,14 @@ def _rewrite_first_row(path, change):
     f.write("\n".join(rows) + "\n")
 
 
+def _indices(tmp: pathlib.Path) -> list[str]:
+  """A train_indices file that names an example the data set lacks."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  tmp.mkdir(parents=True, exist_ok=True)
+  np.save(tmp / "keep.npy", np.array([0, 5000]))
+  return [f"--config.train_indices={tmp / 'keep.npy'}"]
+
+
 def _label_12(row):
   return "12.0000 " + row.split(" ", 1)[1]
 
@@ -88,6 +96,7 @@ CASES = [
     ("batch larger than the data", ["--config.batch_size=5000"], "valid: 1..1024"),
     ("crop larger than the images", ["--config.preprocess.crop=40"], "valid: 0..8"),
     ("subset larger than the data", ["--config.train_size=5000"], "5000"),
+    ("training indices outside the data", _indices, "positions in 0..1023"),
     ("data missing offline", lambda tmp: ["--config.dataset=usps", f"--data_dir={tmp}"],
      "zip.train.gz"),
     ("data file truncated", lambda tmp: _usps(tmp, _truncate), "zip.train.gz"),

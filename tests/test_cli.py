@@ -26,6 +26,17 @@ def test_list_experiments_names_every_sweep():
   assert set(experiment.names()) >= {"quickstart", "lecun1989_usps"}
 
 
+@pytest.mark.parametrize("name", experiment.names())
+def test_every_sweep_is_valid(name):
+  """Each sweep's config passes validation and expands to its lanes, and its
+  docstring gives the command that runs it."""
+  from jaxmem import lanes  # pylint: disable=g-import-not-at-top
+  config = experiment.load(name)
+  experiment.validate(config)
+  assert len(lanes.expand(config)) >= config.num_seeds
+  assert f"--experiment={name}" in experiment.module(name).__doc__
+
+
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 
 

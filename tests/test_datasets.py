@@ -296,6 +296,24 @@ def test_train_and_test_size_keep_the_first_examples():
     datasets.load("digits", train_size=1438)
 
 
+def test_train_indices_keep_the_listed_examples(tmp_path):
+  full = datasets.load("digits", train_size=100)
+  path = tmp_path / "keep.npy"
+  np.save(path, np.array([7, 3, 99]))
+  ds = datasets.load("digits", train_size=100, train_indices=str(path))
+  np.testing.assert_array_equal(ds.train.index, [3, 7, 99])
+  np.testing.assert_array_equal(ds.train.labels, full.train.labels[[3, 7, 99]])
+  assert "sha256" in ds.source and str(path) in ds.source
+  assert len(ds.test.labels) == len(full.test.labels)
+  for bad in (np.array([3, 3]), np.array([100]), np.array([-1]), np.array([0.5]),
+              np.zeros((2, 2), int)):
+    np.save(path, bad)
+    with pytest.raises(errors.UserError, match="0..99"):
+      datasets.load("digits", train_size=100, train_indices=str(path))
+  with pytest.raises(errors.UserError, match="cannot read"):
+    datasets.load("digits", train_indices=str(tmp_path / "missing.npy"))
+
+
 def test_unknown_dataset_lists_valid_names():
   with pytest.raises(errors.UserError) as info:
     datasets.load("imagenet")
