@@ -10,16 +10,14 @@ more complex decision boundary). About 6 minutes on 2 CPU cores.
   jaxmem --experiment=arpit_critical --workdir=runs/arpit_critical
 """
 
-from sweeps import zhang_cifar10_mlp
+from sweeps import arpit_one_epoch
 
 
 def get_config():
-  c = zhang_cifar10_mlp.get_config()
-  c.grid.weight_decay = ()
-  c.grid.condition = ("true_labels", "random_labels", "gaussian")
-  c.corruption_draw = "shared"
+  c = arpit_one_epoch.get_config()  # Data, MLP, conditions and shared draws.
   c.num_seeds = 2
   c.num_epochs = 30
+  c.checkpoint_every_epochs = 5
   c.critical.every_epochs = 5
   c.critical.examples = 512
   return c

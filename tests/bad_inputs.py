@@ -60,7 +60,7 @@ def _short_row(row):
 # (what is wrong, extra arguments or a function of tmp_path giving them, text
 # the one-line error must contain).
 CASES = [
-    ("unknown experiment", ["--experiment=nope"], "valid choices: difficulty_fashion_mnist"),
+    ("unknown experiment", ["--experiment=nope"], "difficulty_usps, forgetting_cifar10"),
     ("unknown flag", ["--epochs=3"], "epochs"),
     ("stray argument", ["train"], "unexpected arguments"),
     ("unknown config key", ["--config.no_such_key=1"], "no_such_key"),
