@@ -16,7 +16,6 @@ About 15 minutes of training on 2 CPU cores.
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -36,7 +35,7 @@ OUT = "arpit"
 
 def lane_coords(workdir) -> list[dict]:
   """Each lane's grid coordinates (config.json), in lane order."""
-  lanes = json.loads((pathlib.Path(workdir) / "config.json").read_text())["lanes"]
+  lanes = report.load(workdir).config["lanes"]
   return [{k: v for k, v in lane.items() if k not in ("lane", "seed", "resolved")}
           for lane in lanes]
 

@@ -24,6 +24,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
+from jaxmem import report  # pylint: disable=wrong-import-position
 from jaxmem.analysis import dynamics  # pylint: disable=wrong-import-position
 
 OUT = "toneva"
@@ -104,9 +105,9 @@ def removal_figure(results: dict, path: pathlib.Path) -> None:
 
 
 def final_test_acc(workdir) -> np.ndarray:
-  rows = records.Workdir(workdir).read_metrics()
-  last = max(r["epoch"] for r in rows)
-  return np.array([r["test_acc"] for r in rows if r["epoch"] == last])
+  """float [seeds]: test accuracy after the last epoch (a one-point run)."""
+  acc, = report.load(workdir).curves("test_acc").values()
+  return acc[:, -1]
 
 
 def main() -> None:

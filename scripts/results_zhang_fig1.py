@@ -49,11 +49,11 @@ DATASETS = {
 def fit_order(run, threshold: float) -> str:
   """'condition E, ...' in order of the first epoch whose mean training
   accuracy over seeds reaches `threshold` (never: '>' the last epoch)."""
-  first = {}
-  for label, acc in run.curves("train_acc").items():
+  first, curves = {}, run.curves("train_acc")
+  for label, acc in curves.items():
     reached = np.flatnonzero(np.nanmean(acc, axis=0) >= threshold)
     first[label.split("=")[1]] = reached[0] + 1 if len(reached) else np.inf
-  last = max(len(a[0]) for a in run.curves("train_acc").values())
+  last = max(acc.shape[1] for acc in curves.values())
   return ", ".join(f"{c} {e if np.isfinite(e) else f'>{last}'}"
                    for c, e in sorted(first.items(), key=lambda ce: ce[1]))
 
