@@ -1,5 +1,5 @@
 """`python -m jaxmem`: the same as the `jaxmem` command."""
 
-from jaxmem import main
+from jaxmem import command
 
-main.run()
+command.run()

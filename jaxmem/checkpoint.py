@@ -15,12 +15,27 @@ and moved to `checkpoints_damaged/` once a good one is found.
 import hashlib
 import json
 import pathlib
+import re
 import shutil
 
 from absl import logging
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from jaxmem import errors
+
+# The OS causes Orbax's errors carry in their text (it wraps them in ValueError).
+_OS_CAUSES = re.compile(r"No space left on device|Read-only file system|"
+                        r"Permission denied|Disk quota exceeded|Input/output error")
+
+
+def failure(error: BaseException, epoch: int, directory: pathlib.Path) -> errors.UserError:
+  """A failed save of checkpoint `epoch` as one line that names the cause."""
+  found = _OS_CAUSES.search(str(error))
+  cause = found.group(0) if found else errors.cause(error)
+  return errors.UserError(f"cannot save the checkpoint of epoch {epoch} in "
+                          f"{directory}: {cause}")
 
 
 def checksum(tree) -> str:
@@ -43,6 +58,7 @@ class Checkpoints:
     self._options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous)
     self.manager = self._open()
+    self._saving: int | None = None  # The epoch of the save in flight.
 
   def _open(self) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(self.directory, options=self._options,
@@ -72,8 +88,25 @@ class Checkpoints:
     arrays = jax.tree.map(np.array, jax.device_get(arrays))
     meta = json.loads(json.dumps(meta))
     meta.update(epoch=epoch, checksum=checksum(arrays))
-    self.manager.save(epoch, args=ocp.args.Composite(
-        arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)))
+    self.check()
+    self._saving = epoch
+    try:
+      self.manager.save(epoch, args=ocp.args.Composite(
+          arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)),
+                        force=True)
+    except Exception as e:  # pylint: disable=broad-except
+      raise failure(e, epoch, self.directory) from None
+
+  def check(self) -> None:
+    """Raises UserError at once if a background save has failed."""
+    try:
+      self.manager.check_for_errors()
+    except Exception as e:  # pylint: disable=broad-except
+      raise failure(e, self._saving, self.directory) from None
+
+  def saving(self) -> bool:
+    """Whether a background save is still being written."""
+    return bool(self.manager.is_saving_in_progress())
 
   def epochs(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -119,8 +152,18 @@ class Checkpoints:
     return jax.device_get(got["arrays"]), got["meta"]
 
   def wait(self) -> None:
-    """Blocks until background saves are on disk."""
-    self.manager.wait_until_finished()
+    """Blocks until background saves are on disk; raises UserError if one failed."""
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise failure(e, self._saving, self.directory) from None
+    self.check()
 
   def close(self) -> None:
-    self.manager.close()
+    """Closes the manager, waiting for a save in flight; never raises for it
+    (a failed save has been reported, or is a temporary folder the next start
+    removes)."""
+    try:
+      self.manager.close()
+    except Exception:  # pylint: disable=broad-except
+      pass

@@ -24,3 +24,21 @@ def check_choice(what: str, value, valid: Iterable) -> None:
   if value not in valid:
     raise UserError(
         f"unknown {what} {value!r}; valid choices: {', '.join(map(str, valid))}")
+
+
+def cause(error: BaseException) -> str:
+  """An OS or library error's cause on one line: 'No space left on device'."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+def filesystem(error: OSError, doing: str) -> UserError:
+  """A one-line UserError for an OS error on a workdir or data path.
+
+  Args:
+    error: the OSError (its filename and strerror are used).
+    doing: what failed, e.g. "cannot write".
+  """
+  where = f" {error.filename}" if error.filename else ""
+  return UserError(f"{doing}{where}: {cause(error)}")

@@ -8,6 +8,7 @@ silently ignored value. `validate` checks every value before anything compiles.
 
 import importlib
 import itertools
+import math
 import pkgutil
 
 import ml_collections
@@ -180,35 +181,43 @@ def validate(config) -> None:
                       ("per_seed", "shared"))
   errors.check_choice("config.preprocess.normalize",
                       config.preprocess.normalize, preprocess.NORMALIZATIONS)
-  if int(config.first_seed) < 0:
-    raise errors.UserError(f"config.first_seed must be >= 0, got {config.first_seed}")
-  for key in ("num_seeds", "num_epochs", "batch_size", "eval_batch_size",
-              "checkpoint_keep"):
-    if int(config[key]) < 1:
-      raise errors.UserError(f"config.{key} must be >= 1, got {config[key]}")
-  for key in ("train_size", "test_size", "lane_chunk", "num_devices",
-              "checkpoint_every_epochs"):
-    if int(config[key]) < 0:
-      raise errors.UserError(f"config.{key} must be >= 0, got {config[key]}")
-  for key in ("crop", "random_shift"):
-    if int(config.preprocess[key]) < 0:
-      raise errors.UserError(
-          f"config.preprocess.{key} must be >= 0, got {config.preprocess[key]}")
-  for key in ("every_epochs", "examples", "iterations"):
-    minimum = 0 if key == "every_epochs" else 1
-    if int(config.critical[key]) < minimum:
-      raise errors.UserError(f"config.critical.{key} must be >= {minimum}, got "
-                             f"{config.critical[key]}")
-  for key in ("radius", "step", "noise"):
-    if not config.critical[key] >= 0:
-      raise errors.UserError(
-          f"config.critical.{key} must be >= 0, got {config.critical[key]}")
-  if not 0.0 <= config.subset_ratio < 1.0:
+  _integers(config, dict(
+      seed=(0, 2**32 - 1), first_seed=(0, 2**31 - 1), num_seeds=(1, 2**31 - 1),
+      num_epochs=(1, 10**7), batch_size=(1, None), eval_batch_size=(1, None),
+      checkpoint_keep=(1, None), train_size=(0, None), test_size=(0, None),
+      lane_chunk=(0, None), num_devices=(0, None),
+      checkpoint_every_epochs=(0, None)))
+  if config.first_seed + config.num_seeds > 2**31:
     raise errors.UserError(
-        f"config.subset_ratio must be in [0, 1), got {config.subset_ratio}")
-  if not 0.0 <= config.dropout_rate < 1.0:
+        f"config.first_seed + config.num_seeds must be <= 2**31, got "
+        f"{config.first_seed} + {config.num_seeds}")
+  _integers(config.preprocess, dict(crop=(0, None), random_shift=(0, None)),
+            "config.preprocess.")
+  _integers(config.critical, dict(every_epochs=(0, None), examples=(1, None),
+                                  iterations=(1, 10**6)), "config.critical.")
+  _integers(config.synthetic, dict(num_train=(1, None), num_test=(1, None),
+                                   num_classes=(2, 2**15), seed=(0, 2**32 - 1)),
+            "config.synthetic.")
+  shape = tuple(config.synthetic.shape)
+  if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
     raise errors.UserError(
-        f"config.dropout_rate must be in [0, 1), got {config.dropout_rate}")
+        f"config.synthetic.shape must be three positive integers (H, W, C), got {shape}")
+  widths = tuple(config.mlp_widths)
+  if not widths or not all(isinstance(w, int) and 1 <= w <= 2**20 for w in widths):
+    raise errors.UserError(
+        f"config.mlp_widths must be one or more integers in 1..{2**20}, got {widths}")
+  milestones = tuple(config.milestones)
+  if not all(isinstance(m, int) and m >= 1 for m in milestones) or \
+      list(milestones) != sorted(set(milestones)):
+    raise errors.UserError(
+        f"config.milestones must be increasing epochs >= 1, got {milestones}")
+  _reals(config, dict(decay_rate=(0, None, False), gamma=(0, None, False),
+                      final_factor=(0, None, True)))
+  _reals(config.critical, dict(radius=(0, None, True), step=(0, None, True),
+                               noise=(0, None, True)), "config.critical.")
+  for key in ("subset_ratio", "dropout_rate"):
+    if not _is_real(config[key]) or not 0.0 <= config[key] < 1.0:
+      raise errors.UserError(f"config.{key} must be in [0, 1), got {config[key]}")
   # The config's own values, even where a grid axis shadows them, then lanes.
   _validate_point({a: config[a] for a in NUMERIC_AXES + ("input_corruption",)})
   for point in lane_points(config):
@@ -218,15 +227,48 @@ def validate(config) -> None:
 def _validate_point(point: dict) -> None:
   """Checks one lane's resolved values (after grid and condition presets)."""
   p = point["label_corruption"]
-  if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+  if not _is_real(p) or not 0.0 <= p <= 1.0:
     raise errors.UserError(
         f"label corruption level must be a number in [0, 1], got {p!r}")
   errors.check_choice("input corruption", point["input_corruption"],
                       corruption.INPUT_KINDS)
-  for key in ("learning_rate", "weight_decay", "momentum"):
-    if not isinstance(point[key], (int, float)) or point[key] < 0:
+  for key in ("learning_rate", "weight_decay"):
+    if not _is_real(point[key]) or point[key] < 0:
       raise errors.UserError(
-          f"{key} must be a number >= 0, got {point[key]!r}")
+          f"{key} must be a finite number >= 0, got {point[key]!r}")
+  if not _is_real(point["momentum"]) or not 0 <= point["momentum"] < 1:
+    raise errors.UserError(
+        f"momentum must be a number in [0, 1) (SGD's momentum, Adam's b1), got "
+        f"{point['momentum']!r}")
+
+
+def _is_real(x) -> bool:
+  """A finite int or float (not a bool, NaN or infinity)."""
+  return (isinstance(x, (int, float)) and not isinstance(x, bool)
+          and math.isfinite(x))
+
+
+def _integers(node, ranges: dict, prefix: str = "config.") -> None:
+  """Checks integer fields against inclusive ranges (None: unbounded)."""
+  for key, (low, high) in ranges.items():
+    value = node[key]
+    if (not isinstance(value, int) or isinstance(value, bool) or value < low
+        or (high is not None and value > high)):
+      valid = f"{low}..{high}" if high is not None else f">= {low}"
+      raise errors.UserError(
+          f"{prefix}{key} must be an integer {valid}, got {value!r}")
+
+
+def _reals(node, ranges: dict, prefix: str = "config.") -> None:
+  """Checks real fields: finite, above `low` (or equal, if inclusive)."""
+  for key, (low, high, inclusive) in ranges.items():
+    value = node[key]
+    ok = _is_real(value) and (value >= low if inclusive else value > low) and (
+        high is None or value <= high)
+    if not ok:
+      bound = f">= {low}" if inclusive else f"> {low}"
+      raise errors.UserError(
+          f"{prefix}{key} must be a finite number {bound}, got {value!r}")
 
 
 def lane_points(config) -> list[dict]:

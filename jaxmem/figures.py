@@ -6,6 +6,7 @@ and per-lane arrays.
 """
 
 import collections
+import io
 import pathlib
 
 import matplotlib
@@ -14,13 +15,17 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
+from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem.analysis import fit  # pylint: disable=wrong-import-position
 
 
 def _save(fig, out: pathlib.Path, name: str) -> str:
+  """Writes the figure as out/name (listed in out's manifest); returns name."""
   fig.tight_layout()
-  fig.savefig(out / name, dpi=110)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, dpi=110, format="png")
   plt.close(fig)
+  records.write_owned(out, name, buffer.getvalue())
   return name
 
 

@@ -61,14 +61,24 @@ def resolved(lanes: Lanes, lane: int) -> dict:
               **{k: float(v[lane]) for k, v in lanes.hparams.items()})
 
 
+def count(config) -> int:
+  """The number of lanes, without expanding them: grid points x seeds."""
+  return len(experiment.lane_points(config)) * int(config.num_seeds)
+
+
+def input_kinds(config) -> tuple[str, ...]:
+  """The input corruptions the lanes use, in INPUT_KINDS order."""
+  present = {p["input_corruption"] for p in experiment.lane_points(config)}
+  return tuple(k for k in corruption.INPUT_KINDS if k in present)
+
+
 def expand(config) -> Lanes:
   """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
   points = experiment.lane_points(config)
   seeds = range(config.first_seed, config.first_seed + config.num_seeds)
   rows = [(i, s) for i in range(len(points)) for s in seeds]
   lane_points = [points[i] for i, _ in rows]
-  present = {p["input_corruption"] for p in lane_points}
-  input_kinds = tuple(k for k in corruption.INPUT_KINDS if k in present)
+  kinds = input_kinds(config)
   column = lambda key: np.asarray([p[key] for p in lane_points], np.float32)
   return Lanes(
       axes=experiment.grid_axes(config),
@@ -78,9 +88,9 @@ def expand(config) -> Lanes:
       hparams={k: column(k) for k in ("learning_rate", "weight_decay",
                                        "momentum")},
       label_corruption=column("label_corruption"),
-      input_kinds=input_kinds,
+      input_kinds=kinds,
       input_code=np.asarray(
-          [input_kinds.index(p["input_corruption"]) for p in lane_points],
+          [kinds.index(p["input_corruption"]) for p in lane_points],
           np.int32),
   )
 

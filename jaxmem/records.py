@@ -1,16 +1,23 @@
 """The workdir contract: what a run writes, written so that nothing is ever torn.
 
 A run's folder explains itself:
+  jaxmem.json    the marker, written first: the run's id and jaxmem's version
+                 (jaxmem.ownership); jaxmem.lock names the process writing it.
   config.json    the full config, every lane's identity, the randomness, the
                  data's source, library versions and devices.
-  status.json    {"status": "running" | "done" | "failed", ...}.
+  status.json    {"status": "running" | "done" | "failed" | "preempted", ...}.
   metrics.jsonl  one JSON object per lane per epoch.
-  examples.npz   per-example predictions and correctness, lane x epoch x example.
+  examples.npz   per-example records, lane x example.
   summary.json   final numbers per lane, mean +- std per grid point.
-  analysis/      written by jaxmem.analyze: cached per-lane measures and the
-                 difficulty table; report/ by jaxmem.report.
+  checkpoints/   Orbax checkpoints (jaxmem.checkpoint).
+  analysis/      written by jaxmem.analyze; report/ by jaxmem.report.
 Every file except metrics.jsonl is replaced atomically (temporary file, then
-rename); metrics.jsonl grows by whole lines written in one call.
+rename); metrics.jsonl grows by whole lines written in one call, and a failed
+append is cut back to the lines before it.
+
+jaxmem only ever deletes what it wrote: the files named here, its own
+checkpoint folders and, in analysis/ and report/, the files their manifests
+list. Anything else in a workdir is left alone.
 """
 
 import datetime
@@ -18,12 +25,15 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
 import tempfile
+import zipfile
 
 import numpy as np
 
 from jaxmem import errors
+from jaxmem import ownership
 
 # Config keys that change how a run executes but not its results: a run may
 # be resumed with other values of these.
@@ -31,6 +41,13 @@ EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_ev
                   "checkpoint_keep")
 FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
          "summary.json")
+FOLDERS = ("checkpoints", "checkpoints_damaged")  # Wholly jaxmem's (under a marker).
+DERIVED = ("analysis", "report")  # Hold a manifest of what jaxmem wrote there.
+MANIFEST = ".jaxmem-files.json"
+STATUSES = ("running", "done", "failed", "preempted")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_TEMPORARY = re.compile(r"^\.(%s)\..+" % "|".join(re.escape(n) for n in FILES))
 
 
 def _default(obj):
@@ -46,20 +63,62 @@ def dumps(obj) -> str:
   return json.dumps(obj, default=_default, sort_keys=False)
 
 
+def _named(error: OSError, path) -> OSError:
+  """The same OS error, naming `path` if it names no file."""
+  if error.filename is None:
+    return OSError(error.errno, error.strerror, str(path))
+  return error
+
+
 def atomic_write(path: pathlib.Path, data: bytes) -> None:
   """Writes `data` to `path` so that readers see the old file or the new one."""
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
+    os.fchmod(fd, 0o666 & ~_UMASK)  # As open() would make it, not mkstemp's 0600.
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise _named(e, path) from None
   except BaseException:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def write_owned(folder: pathlib.Path, name: str, data: bytes) -> pathlib.Path:
+  """Writes folder/name atomically and lists it in the folder's manifest."""
+  folder = pathlib.Path(folder)
+  manifest = folder / MANIFEST
+  try:
+    listed = set(json.loads(manifest.read_text()))
+  except (OSError, ValueError):
+    listed = set()
+  if name not in listed:
+    atomic_write(manifest, json.dumps(sorted(listed | {name})).encode())
+  atomic_write(folder / name, data)
+  return folder / name
+
+
+def remove_owned(folder: pathlib.Path) -> None:
+  """Removes the files a folder's manifest lists, then the folder if empty."""
+  manifest = pathlib.Path(folder) / MANIFEST
+  try:
+    listed = json.loads(manifest.read_text())
+  except (OSError, ValueError):
+    return
+  for name in listed:
+    (manifest.parent / pathlib.Path(name).name).unlink(missing_ok=True)
+  manifest.unlink(missing_ok=True)
+  try:
+    manifest.parent.rmdir()
+  except OSError:
+    pass  # Something of the user's is left in it.
 
 
 class Workdir:
@@ -68,70 +127,200 @@ class Workdir:
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path)
 
+  # Reading, with one-line errors that name the damaged file.
+
   def read_json(self, name: str):
-    with open(self.path / name) as f:
-      return json.load(f)
+    path = self.path / name
+    try:
+      with open(path) as f:
+        return json.load(f)
+    except FileNotFoundError:
+      raise errors.UserError(f"{path} is missing") from None
+    except OSError as e:
+      raise errors.filesystem(e, "cannot read") from None
+    except ValueError as e:
+      raise errors.UserError(f"{path} is damaged (not JSON: {e})") from None
+
+  def read_status(self) -> dict | None:
+    """Returns status.json, or None if there is none.
+
+    Raises:
+      UserError: status.json exists but is damaged (never read as "no run").
+    """
+    if not (self.path / "status.json").exists():
+      return None
+    status = self.read_json("status.json")
+    if not isinstance(status, dict) or status.get("status") not in STATUSES:
+      raise errors.UserError(
+          f"{self.path / 'status.json'} is damaged (no valid status; valid: "
+          f"{', '.join(STATUSES)})")
+    return status
 
   def status(self) -> str | None:
-    """Returns the recorded status, or None if the folder holds no run."""
-    try:
-      return self.read_json("status.json")["status"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-      return None
+    """The recorded status, or None if there is none (raises if damaged)."""
+    status = self.read_status()
+    return None if status is None else status["status"]
 
   def require_done(self) -> "Workdir":
-    """Returns self if the folder holds a finished run, else raises UserError."""
-    if self.status() != "done":
+    """Returns self if the folder holds a finished run, else raises UserError.
+
+    A run still being written (its lock held) is named with its writer.
+    """
+    live = ownership.holder(self.path)
+    if live is not None:
       raise errors.UserError(
-          f"--workdir {self.path} holds no finished run (status "
-          f"{self.status()!r}); it needs config.json, metrics.jsonl, "
-          "examples.npz and summary.json of a done run")
+          f"--workdir {self.path} is still running ({live}); its files are read "
+          "once it is done")
+    status = self.read_status()
+    if status is None or status["status"] != "done":
+      state = "no status.json" if status is None else (
+          f"status {status['status']!r} at epoch {status.get('epoch')}")
+      raise errors.UserError(
+          f"--workdir {self.path} holds no finished run ({state}); rerun its "
+          "training command to finish it")
     return self
+
+  def read_metrics(self) -> list[dict]:
+    path = self.path / "metrics.jsonl"
+    try:
+      with open(path) as f:
+        lines = f.read().split("\n")
+    except FileNotFoundError:
+      raise errors.UserError(f"{path} is missing") from None
+    except OSError as e:
+      raise errors.filesystem(e, "cannot read") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+      if not line.strip():
+        continue
+      try:
+        rows.append(json.loads(line))
+      except ValueError:
+        raise errors.UserError(
+            f"{path} is damaged at line {number} (not JSON: {line[:60]!r})") from None
+    return rows
+
+  def read_examples(self) -> dict[str, np.ndarray]:
+    path = self.path / "examples.npz"
+    try:
+      with np.load(path) as f:
+        return dict(f)
+    except FileNotFoundError:
+      raise errors.UserError(f"{path} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      raise errors.UserError(f"{path} is damaged ({errors.cause(e)})") from None
 
   @property
   def checkpoints(self) -> pathlib.Path:
     return self.path / "checkpoints"
 
-  def clear(self) -> None:
-    """Removes a previous run's files and checkpoints (and nothing else)."""
-    for name in FILES:
-      (self.path / name).unlink(missing_ok=True)
-    shutil.rmtree(self.checkpoints, ignore_errors=True)
-    shutil.rmtree(self.path / "analysis", ignore_errors=True)  # Stale caches.
+  # Deciding what a run may do with the folder.
 
-  def begin(self, config: dict, overwrite: bool) -> bool:
-    """Decides between a fresh run and resuming the one in the folder.
+  def inspect(self, config: dict, overwrite: bool, locked: bool = False) -> bool:
+    """Decides, without writing anything, between a fresh run and resuming.
 
     Args:
       config: the command's config, as a dict.
-      overwrite: replace whatever run the folder holds.
+      overwrite: replace the jaxmem run the folder holds, finished or not.
+      locked: this process holds the folder's lock (`begin`).
 
     Returns:
       True to resume the unfinished run of the same config that the folder
-      holds; False for a fresh run (the folder is then cleared).
+      holds; False for a fresh run.
 
     Raises:
-      UserError: the folder holds a finished run, or an unfinished run of a
-        config that differs in the keys named. Nothing is changed then.
+      UserError: the path is not a usable folder; the folder holds files
+        jaxmem did not write; its marker or status is damaged; another process
+        writes it; it holds a finished run (without overwrite), or an
+        unfinished run of a config that differs in the keys named.
     """
-    if self.path.exists() and not self.path.is_dir():
-      raise errors.UserError(f"--workdir {self.path} exists and is not a folder")
-    held = None if overwrite else self.status()
-    if held == "done":
+    path = self.path
+    if os.path.lexists(path) and not path.exists():
       raise errors.UserError(
-          f"--workdir {self.path} already holds a finished run; pass "
-          "--overwrite to replace it, or choose another --workdir")
-    if held is not None:
-      differ = config_diff(self.read_json("config.json")["config"], config)
-      if differ:
+          f"--workdir {path} is a dangling link (to {os.readlink(path)})")
+    if not path.exists():
+      _check_creatable(path)
+      return False
+    if not path.is_dir():
+      raise errors.UserError(f"--workdir {path} exists and is not a folder")
+    try:
+      marker = ownership.read_marker(path)
+      entries = [] if marker else ownership.foreign_entries(path)
+    except PermissionError as e:
+      raise errors.filesystem(e, "cannot read") from None
+    if marker is None:
+      if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise errors.UserError(
-            f"--workdir {self.path} holds a run of another config (it differs "
-            f"in {', '.join(differ)}); pass --overwrite to replace it, or "
-            "choose another --workdir")
-      return True
+            f"--workdir {path} holds files jaxmem did not write ({shown}) and no "
+            f"{ownership.MARKER}; jaxmem writes only into an empty or new folder "
+            "or its own workdir, and deletes nothing else: choose another --workdir")
+      _check_writable(path)
+      return False
+    live = None if locked else ownership.holder(path)
+    if live is not None:
+      raise errors.UserError(
+          f"--workdir {path} is in use by another jaxmem, {live}; wait for it to "
+          "finish or stop it (SIGTERM checkpoints and stops it), or choose "
+          "another --workdir")
+    _check_writable(path)
+    if overwrite:
+      return False
+    status = self.read_status()
+    if status is not None and status["status"] == "done":
+      raise errors.UserError(
+          f"--workdir {path} already holds a finished run; pass --overwrite to "
+          "replace it, or choose another --workdir")
+    if not (path / "config.json").exists():
+      return True  # Stopped before its config was written: nothing to keep.
+    differ = config_diff(self.read_json("config.json")["config"], config)
+    if differ:
+      raise errors.UserError(
+          f"--workdir {path} holds a run of another config (it differs in "
+          f"{', '.join(differ)}); pass --overwrite to replace it, or choose "
+          "another --workdir")
+    return True
+
+  def begin(self, config: dict, overwrite: bool) -> bool:
+    """`inspect` again (under the lock), then prepares the folder.
+
+    A fresh run removes what an earlier jaxmem run left (only jaxmem's own
+    files) and writes a new marker; a resumed run removes the temporary files
+    of interrupted writes. Returns True to resume.
+    """
+    resume = self.inspect(config, overwrite, locked=True)
     self.path.mkdir(parents=True, exist_ok=True)
+    if resume:
+      self.remove_temporary()
+      if ownership.read_marker(self.path) is None:
+        self.write_json(ownership.MARKER, ownership.new_marker())
+      return True
     self.clear()
+    self.write_json(ownership.MARKER, ownership.new_marker())
     return False
+
+  def clear(self) -> None:
+    """Removes a previous jaxmem run's files (and nothing else)."""
+    for name in FILES:
+      (self.path / name).unlink(missing_ok=True)
+    for name in FOLDERS:
+      shutil.rmtree(self.path / name, ignore_errors=True)
+    for name in DERIVED:
+      remove_owned(self.path / name)
+    self.remove_temporary()
+
+  def remove_temporary(self) -> None:
+    """Removes leftovers of interrupted writes: temporary files and the
+    temporary folders of checkpoint saves."""
+    for entry in self.path.iterdir():
+      if _TEMPORARY.match(entry.name):
+        entry.unlink(missing_ok=True)
+    if self.checkpoints.is_dir():
+      for entry in self.checkpoints.iterdir():
+        if ".orbax-checkpoint-tmp" in entry.name:
+          shutil.rmtree(entry, ignore_errors=True)
+
+  # Writing.
 
   def write_json(self, name: str, obj) -> None:
     atomic_write(self.path / name, (dumps(obj) + "\n").encode())
@@ -140,31 +329,107 @@ class Workdir:
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     self.write_json("status.json", dict(status=status, updated=now, **fields))
 
-  def append_metrics(self, rows: list[dict]) -> None:
-    """Appends rows as whole lines in one write, then syncs."""
-    text = "".join(dumps(row) + "\n" for row in rows)
-    with open(self.path / "metrics.jsonl", "a") as f:
-      f.write(text)
+  def set_status_anyhow(self, status: str, **fields) -> bool:
+    """`set_status` where the disk may be full or the folder read-only.
+
+    Falls back to rewriting status.json in place, which needs no new blocks
+    when the text fits the old file's. Returns whether either way worked.
+    """
+    try:
+      self.set_status(status, **fields)
+      return True
+    except OSError:
+      pass
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    text = (dumps(dict(status=status, updated=now, **fields)) + "\n").encode()
+    try:
+      with open(self.path / "status.json", "r+b") as f:
+        old = len(f.read())
+        if len(text) > old:  # Keep it whole: drop the detail, keep the status.
+          text = (dumps(dict(status=status, updated=now)) + "\n").encode()
+        f.seek(0)
+        f.write(text.ljust(old) if len(text) <= old else text)
+        f.flush()
+        os.fsync(f.fileno())
+      return True
+    except OSError:
+      return False
+
+  def append_metrics(self, rows: list[dict]) -> int:
+    """Appends rows as whole lines in one write, then syncs.
+
+    A failed write (a full disk) is cut back to the file's previous length,
+    so the file never ends in half a line. Returns the file's new length.
+    """
+    path = self.path / "metrics.jsonl"
+    text = "".join(dumps(row) + "\n" for row in rows).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+      before = os.fstat(fd).st_size
+      try:
+        view = memoryview(text)
+        while view:  # Unbuffered: nothing is left to flush when cutting back.
+          view = view[os.write(fd, view):]
+        os.fsync(fd)
+      except OSError as e:
+        try:
+          os.ftruncate(fd, before)
+        except OSError:
+          pass
+        raise _named(e, path) from None
+      return before + len(text)
+    finally:
+      os.close(fd)
+
+  def cut_metrics(self, length: int, sha256: str) -> None:
+    """Cuts metrics.jsonl back to its first `length` bytes, as a checkpoint saw them.
+
+    Raises:
+      UserError: the file is shorter, or its first bytes differ from what the
+        checkpoint recorded (the file was changed since).
+    """
+    import hashlib  # pylint: disable=g-import-not-at-top
+    path = self.path / "metrics.jsonl"
+    try:
+      with open(path, "rb") as f:
+        head = f.read(length)
+    except FileNotFoundError:
+      head = b""
+    if len(head) != length or hashlib.sha256(head).hexdigest() != sha256:
+      raise errors.UserError(
+          f"{path} does not match its checkpoint (its first {length} bytes were "
+          "changed or lost); pass --overwrite to start afresh")
+    with open(path, "r+b") as f:
+      f.truncate(length)
       f.flush()
       os.fsync(f.fileno())
-
-  def rewrite_metrics(self, rows: list[dict]) -> None:
-    """Replaces metrics.jsonl with `rows` (on resume, the checkpoint's rows)."""
-    atomic_write(self.path / "metrics.jsonl",
-                 "".join(dumps(row) + "\n" for row in rows).encode())
-
-  def read_metrics(self) -> list[dict]:
-    with open(self.path / "metrics.jsonl") as f:
-      return [json.loads(line) for line in f if line.strip()]
 
   def write_examples(self, **arrays: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write(self.path / "examples.npz", buffer.getvalue())
 
-  def read_examples(self) -> dict[str, np.ndarray]:
-    with np.load(self.path / "examples.npz") as f:
-      return dict(f)
+
+def _check_creatable(path: pathlib.Path) -> None:
+  """Raises UserError if the folder `path` could not be created."""
+  parent = path.parent
+  while not parent.exists():
+    parent = parent.parent
+  if not parent.is_dir():
+    raise errors.UserError(f"--workdir {path}: {parent} is not a folder")
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise errors.UserError(f"--workdir {path}: cannot create it in {parent} "
+                           "(not writable)")
+
+
+def _check_writable(path: pathlib.Path) -> None:
+  """Raises UserError naming the cause if nothing can be written in `path`."""
+  try:
+    fd, tmp = tempfile.mkstemp(dir=path, prefix=".status.json.")
+    os.close(fd)
+    os.unlink(tmp)
+  except OSError as e:
+    raise errors.UserError(f"--workdir {path} is not writable: {errors.cause(e)}") from None
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -1,162 +1,42 @@
-"""Reports: Markdown tables and PNG figures from finished workdirs.
+"""`python -m jaxmem.report` (or `jaxmem report`): Markdown and PNGs of finished runs.
 
-  python -m jaxmem.report --workdir=runs/quickstart
+  python -m jaxmem.report --workdir=runs/quickstart                     # runs/quickstart/report/
   python -m jaxmem.report --workdir=runs/a --workdir=runs/b --out=reports/ab
+  python -m jaxmem.report --workdir=runs/zhang_corruption_usps --fit_threshold=0.9
 
-writes `<workdir>/report/report.md` (or `<out>/report.md` for several
-workdirs) with its PNGs. Per run: the final numbers (mean +- std over seeds per
-grid point), learning curves per grid point (Zhang et al. 2017, Fig. 1a), the
-critical sample ratio over training when measured (Arpit et al. 2017), and for
-runs that sweep label corruption, test error and time to fit against the level
-(Fig. 1c, 1b). Per example, pooled over the workdirs when they share a training
-set (else per workdir): the difficulty table of jaxmem.analyze, the rank
-correlations of its measures, histograms of forgetting events and prediction
-depth, and grids of the easiest and hardest examples. Flags live in jaxmem.main.
+This module owns the command's flags (jaxmem.analyze's, plus --fit_threshold);
+the work is jaxmem.reporting's.
 """
 
-import collections
-import dataclasses
-import json
-import os
-import pathlib
-
-import numpy as np
+from absl import flags
 
 from jaxmem import analyze
+from jaxmem import cli
 from jaxmem import errors
-from jaxmem import figures
-from jaxmem import records
-from jaxmem import summary as summary_lib
-from jaxmem.analysis import table
+
+_FIT_THRESHOLD = flags.DEFINE_float(
+    "fit_threshold", 1.0, "Training accuracy that counts as fitted, for time to "
+    "fit; in (0, 1].")
+
+VALID = analyze.VALID + ["--fit_threshold"]
 
 
-@dataclasses.dataclass
-class Run:
-  """A finished workdir, read."""
-  name: str
-  path: pathlib.Path
-  config: dict  # config.json
-  rows: list[dict]  # metrics.jsonl
-  summary: dict  # summary.json
-
-  def point_label(self, coords: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in coords.items()) or "all lanes"
-
-  def curves(self, metric: str) -> dict[str, np.ndarray]:
-    """Grid point label -> float [seeds, epochs] of `metric` (NaN if missing)."""
-    axes = list(self.summary["points"][0]["coords"])
-    by_point = collections.defaultdict(lambda: collections.defaultdict(dict))
-    for r in self.rows:
-      label = self.point_label({a: r[a] for a in axes})
-      value = r.get(metric)
-      by_point[label][r["seed"]][r["epoch"]] = np.nan if value is None else value
-    epochs = max(r["epoch"] for r in self.rows)
-    return {label: np.asarray([[seeds[s].get(e, np.nan) for e in range(1, epochs + 1)]
-                               for s in sorted(seeds)])
-            for label, seeds in by_point.items()}
+def main(argv: list[str]) -> None:
+  args = analyze.analysis_args(argv, "a report")
+  from jaxmem import reporting  # pylint: disable=g-import-not-at-top
+  try:
+    path = reporting.write(flags.FLAGS.workdir, threshold=_FIT_THRESHOLD.value, **args)
+  except errors.UserError as e:
+    cli.fail(e)
+  except OSError as e:
+    cli.fail(errors.filesystem(e, "cannot write"))
+  print(f"report written to {path}")
 
 
-def load(path: str | pathlib.Path) -> Run:
-  """Reads a finished workdir, or raises UserError saying what is missing."""
-  wd = records.Workdir(path).require_done()
-  return Run(name=wd.path.name, path=wd.path, config=wd.read_json("config.json"),
-             rows=wd.read_metrics(), summary=wd.read_json("summary.json"))
-
-
-def _markdown_table(run: Run) -> str:
-  text = summary_lib.table(run.summary).splitlines()
-  cells = [[c.strip() for c in line.split("  ") if c.strip()] for line in text]
-  header, rows = cells[0], cells[2:]
-  return "\n".join(["| " + " | ".join(header) + " |",
-                    "|" + " --- |" * len(header)]
-                   + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def _run_section(run: Run, folder: pathlib.Path, threshold: float) -> list[str]:
-  cfg = run.config["config"]
-  parts = [f"## {run.name}", "",
-           f"`{run.path}`: model `{cfg['model']}` on `{cfg['dataset']}` "
-           f"({run.config['dataset']['source']}), {len(run.config['lanes'])} "
-           f"lanes, {cfg['num_epochs']} epochs, seed {cfg['seed']}; "
-           f"{run.summary['train_s']:.0f} s training, "
-           f"{run.summary['compile_s']:.0f} s compiling.", "",
-           "Final accuracy in %, mean +- std over seeds:", "",
-           _markdown_table(run), ""]
-  names = ([figures.learning_curves(run, folder)] + figures.critical_curves(run, folder)
-           + figures.corruption_figures(run, folder, threshold))
-  return parts + [line for n in names for line in (f"![{n}]({n})", "")]
-
-
-def _images(run: Run, data_dir) -> np.ndarray:
-  """The run's training images (clean, uncorrupted), as it loaded them."""
-  from jaxmem import datasets  # pylint: disable=g-import-not-at-top
-  cfg = run.config["config"]
-  ds = datasets.load(cfg["dataset"], data_dir, train_size=cfg["train_size"] or None,
-                     test_size=cfg["test_size"] or None, synthetic=cfg["synthetic"],
-                     train_indices=cfg.get("train_indices", ""))
-  return ds.train.images
-
-
-def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
-                      **analysis_args) -> list[str]:
-  """Per-example difficulty of `runs` (one training set), pooled over their lanes."""
-  result = analyze.run([str(r.path) for r in runs],
-                       out=str(folder / f"{name}_analysis") if len(runs) > 1 else None,
-                       **analysis_args)
-  cols = result.columns
-  pooled = {k: np.concatenate([r[k] for r in result.per_lane])
-            for k in ("forgetting", "corrupted", "mask", "depth")}
-  written = [figures.forgetting_histogram(name, pooled["forgetting"], pooled["corrupted"],
-                                          pooled["mask"], folder),
-             figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
-                                     pooled["mask"], folder)]
-  measure = "cscore" if "cscore" in cols else "forgetting_mean"
-  written.append(figures.example_grid(name, _images(runs[0], analysis_args.get("data_dir")),
-                                      cols, measure, table.HARDNESS[measure], folder))
-  table_link = os.path.relpath(result.folder / "difficulty.csv", folder)
-  return ([f"## Per-example difficulty: {name}", "",
-           f"{len(cols['index'])} training examples, pooled over "
-           f"{len(pooled['mask'])} lanes of "
-           f"{', '.join(r.name for r in runs)}. The table, one row per example: "
-           f"[difficulty.csv]({table_link}) (and .parquet).",
-           "", "Spearman rank correlations between hardness measures (each signed so "
-           "that larger is harder; C-score enters as 1 - C-score):", "",
-           analyze.correlation_table(result.names, result.correlations), ""]
-          + [line for n in written for line in (f"![{n}]({n})", "")])
-
-
-def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
-          **analysis_args) -> pathlib.Path:
-  """Writes report.md and its figures; returns the report's path.
-
-  Args:
-    paths: finished workdirs.
-    out: the report's folder; default <workdir>/report for one workdir.
-    threshold: training accuracy that counts as fitted.
-    **analysis_args: data_dir, k, critical_examples for jaxmem.analyze.
-  """
-  if len(paths) > 1 and not out:
-    raise errors.UserError("a report on several workdirs needs --out=DIR")
-  runs = [load(p) for p in paths]
-  folder = pathlib.Path(out) if out else runs[0].path / "report"
-  folder.mkdir(parents=True, exist_ok=True)
-  parts = ["# jaxmem report", ""]
-  for run in runs:
-    parts += _run_section(run, folder, threshold)
-  by_data = collections.defaultdict(list)
-  for run in runs:
-    by_data[json.dumps(run.config["dataset"], sort_keys=True)].append(run)
-  for group in by_data.values():
-    name = group[0].name if len(group) == 1 else f"{group[0].config['dataset']['name']}_pooled"
-    try:
-      parts += _examples_section(group, folder, name, **analysis_args)
-    except errors.UserError as e:  # E.g. the final checkpoint was deleted.
-      parts += [f"## Per-example difficulty: {name}", "", f"Not available: {e}", ""]
-  path = folder / "report.md"
-  records.atomic_write(path, "\n".join(parts).encode())
-  return path
+def run() -> None:
+  """Entry point."""
+  cli.run(main, lambda a: cli.parse(a, "jaxmem.report", VALID))
 
 
 if __name__ == "__main__":
-  from jaxmem import main  # pylint: disable=g-import-not-at-top
-  main.run_report()
+  run()

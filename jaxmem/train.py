@@ -7,6 +7,7 @@ How the lane axis executes (chunks, devices) is decided in jaxmem.execution.
 
 import functools
 import platform
+import sys
 import time
 
 from absl import logging
@@ -17,6 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxmem import budget
 from jaxmem import checkpoint
 from jaxmem import corruption
 from jaxmem import datasets
@@ -25,6 +27,8 @@ from jaxmem import execution
 from jaxmem import experiment
 from jaxmem import lanes as lanes_lib
 from jaxmem import models
+from jaxmem import ownership
+from jaxmem import preemption
 from jaxmem import preprocess
 from jaxmem import records
 from jaxmem import resume as resume_lib
@@ -67,18 +71,21 @@ def _model_kwargs(config) -> dict:
 def setup(config, data_dir=None):
   """Loads the data and builds every lane's constants and initial state.
 
+  Checks the config, then the run's memory against the machine's, before
+  anything proportional to the lanes is allocated.
+
   Returns:
     (task, data, lane, state, lanes, dataset); lane and state carry a leading
     lane axis.
   """
   experiment.validate(config)
+  budget.check_data(config)
   ds = datasets.load(config.dataset, data_dir,
                      train_size=config.train_size or None,
                      test_size=config.test_size or None,
                      synthetic=config.synthetic.to_dict(),
                      train_indices=config.train_indices)
   _check_against_data(config, ds)
-  lanes = lanes_lib.expand(config)
   try:
     model = models.create(config.model, ds.num_classes, **_model_kwargs(config))
   except TypeError as e:
@@ -89,7 +96,12 @@ def setup(config, data_dir=None):
                     num_classes=ds.num_classes,
                     steps_per_epoch=subset_size(config, len(ds.train.labels))
                     // config.batch_size,
-                    input_kinds=lanes.input_kinds)
+                    input_kinds=lanes_lib.input_kinds(config))
+  shape = preprocess.output_shape(ds.train.images.shape[1:],
+                                  config.preprocess.crop)
+  init = functools.partial(steps.init_state, task, image_shape=shape)
+  _check_memory(config, task, init, ds)
+  lanes = lanes_lib.expand(config)
   axes = (0, 1, 2)
   data = steps.Data(
       train_images=jnp.asarray(ds.train.images),
@@ -114,11 +126,29 @@ def setup(config, data_dir=None):
   lane = steps.Lane(hparams={k: jnp.asarray(v) for k, v in lanes.hparams.items()},
                     labels=labels, subset=subset,
                     input_code=jnp.asarray(lanes.input_code), keys=keys)
-  shape = preprocess.output_shape(ds.train.images.shape[1:],
-                                  config.preprocess.crop)
-  state = jax.jit(jax.vmap(functools.partial(steps.init_state, task,
-                                             image_shape=shape)))(lane)
+  state = jax.jit(jax.vmap(init))(lane)
   return task, data, lane, state, lanes, ds
+
+
+def _check_memory(config, task, init, ds) -> None:
+  """Raises UserError if the run's lanes cannot fit in memory (shapes only)."""
+  n, m = len(ds.train.labels), len(ds.test.labels)
+  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+  scalar = jax.ShapeDtypeStruct((), jnp.float32)
+  one = steps.Lane(
+      hparams={k: scalar for k in ("learning_rate", "weight_decay", "momentum")},
+      labels=jax.ShapeDtypeStruct((n,), jnp.int32),
+      subset=jax.ShapeDtypeStruct((subset_size(config, n),), jnp.int32),
+      input_code=jax.ShapeDtypeStruct((), jnp.int32),
+      keys={name: key for name in lanes_lib.STREAMS})
+  per_lane = budget.tree_bytes(jax.eval_shape(init, one)) + budget.tree_bytes(one)
+  num_lanes = lanes_lib.count(config)
+  # The per-example history: int8 [lanes, epochs, N] twice and [.., M] once on
+  # the host, and a copy of it in every checkpoint save.
+  history = 2 * num_lanes * config.num_epochs * (2 * n + m)
+  data = ds.train.images.nbytes + ds.test.images.nbytes
+  budget.check_memory(budget.Memory(num_lanes, per_lane, 0, history, data),
+                      execution.devices(), jax.default_backend())
 
 
 def _finite(x: float):
@@ -182,41 +212,83 @@ def load_finished(workdir: str, data_dir=None):
   try:
     progress = resume_lib.Progress(len(lanes), len(ds.train.labels),
                                    len(ds.test.labels), config.num_epochs)
-    state = resume_lib.restore(wd, ckpts, progress, lane, state)
+    restored = resume_lib.restore(wd, ckpts, progress, lane, state)
   finally:
     ckpts.close()
-  if state is None or progress.epoch != config.num_epochs:
+  if restored is None or progress.epoch != config.num_epochs:
     raise errors.UserError(f"{wd.checkpoints} holds no final checkpoint")
-  return task, data, lane, state, lanes, ds
+  return task, data, lane, restored[0], lanes, ds
 
 
 def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
   """Trains every lane of `config` into `workdir`, resuming an unfinished run.
 
-  Bad input raises `UserError` before anything compiles or is written. A rerun
-  on the same workdir continues from the newest good checkpoint and ends with
-  the same results as a run that was never interrupted.
+  Bad input raises `UserError` before anything compiles or is written; so do
+  a workdir that holds someone else's files, one that another process writes,
+  and a run too large for the machine. A rerun on the same workdir continues
+  from the newest good checkpoint and ends with the same results as a run
+  that was never interrupted. SIGTERM or SIGINT stop it at the end of the
+  epoch with a checkpoint (`preemption.Preempted`); an OS error on the workdir
+  (a full disk, a read-only folder) raises UserError naming the path and the
+  cause, with status.json "failed" where it can still be written.
 
   Returns:
     The content of summary.json.
   """
-  task, data, lane, state, lanes, ds = setup(config, data_dir)
   wd = records.Workdir(workdir)
-  resume = wd.begin(config.to_dict(), overwrite)
-  plan = execution.plan(config, len(lanes), _bytes_per_lane(task, data, lane, state))
+  saved = [0]  # The newest epoch on disk, for a forced stop.
+
+  def forced(signum):
+    wd.set_status_anyhow("preempted", epoch=saved[0], forced=True,
+                         signal=preemption.signal.Signals(signum).name)
+    print(f"jaxmem: stopped at once by a second "
+          f"{preemption.signal.Signals(signum).name}; rerun the same command to "
+          f"resume from the checkpoint of epoch {saved[0]}", file=sys.stderr,
+          flush=True)
+
+  with preemption.Signals(on_second=forced) as signals:
+    experiment.validate(config)
+    wd.inspect(config.to_dict(), overwrite)  # Reads only: fail before any work.
+    task, data, lane, state, lanes, ds = setup(config, data_dir)
+    plan = execution.plan(config, len(lanes), _bytes_per_lane(task, data, lane, state))
+    try:
+      wd.path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+      raise errors.filesystem(e, "cannot create") from None
+    with ownership.Lock(wd.path):
+      try:
+        return _run_locked(config, wd, task, data, lane, state, lanes, ds, plan,
+                           overwrite, signals, saved)
+      except OSError as e:
+        raise errors.UserError(
+            f"{errors.filesystem(e, 'cannot write')}; once that is fixed, rerun "
+            "the same command to resume") from None
+
+
+def _run_locked(config, wd, task, data, lane, state, lanes, ds, plan, overwrite,
+                signals, saved) -> dict:
+  resume = wd.begin(config.to_dict(), overwrite)  # The folder is ours from here.
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
   progress = resume_lib.Progress(len(lanes), len(ds.train.labels),
                                  len(ds.test.labels), config.num_epochs)
   try:
     if resume:
       state = resume_lib.resume(wd, ckpts, progress, lane, state)
+    saved[0] = progress.epoch
     wd.write_json("config.json", _describe_run(config, lanes, ds, plan))
     wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs)
-    return _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress)
-  except errors.UserError:
+    return _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress,
+                  signals, saved)
+  except preemption.Preempted:
+    raise
+  except (errors.UserError, OSError) as e:
+    if (wd.path / "status.json").exists():
+      what = errors.filesystem(e, "cannot write") if isinstance(e, OSError) else e
+      wd.set_status_anyhow("failed", epoch=progress.epoch, error=str(what))
     raise
   except BaseException as e:
-    wd.set_status("failed", epoch=progress.epoch, error=f"{type(e).__name__}: {e}")
+    wd.set_status_anyhow("failed", epoch=progress.epoch,
+                         error=f"{type(e).__name__}: {e}")
     raise
   finally:
     ckpts.close()
@@ -232,7 +304,8 @@ def _bytes_per_lane(task, data, lane, state) -> int | None:
                               *one, jnp.int32(0))
 
 
-def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dict:
+def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress,
+           signals, saved) -> dict:
   config, num_lanes = task.config, len(lanes)
   epoch_fn = plan.lift(functools.partial(steps.train_epoch, task))
   start = time.perf_counter()
@@ -251,9 +324,17 @@ def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dic
                 critical=len(critical.sample(len(ds.train.labels),
                                              config.critical.examples)))
   every, every_critical = config.checkpoint_every_epochs, config.critical.every_epochs
+  due = lambda e: e == config.num_epochs or bool(every and e % every == 0)
   start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
   before = progress.elapsed  # Training seconds of the processes before this one.
+  row_bytes = 600 * num_lanes  # Metrics per epoch, until measured.
   for epoch in range(progress.epoch, config.num_epochs):
+    if signals.requested:
+      break
+    ckpts.check()  # A background save that failed stops the run here.
+    if epoch == first or due(epoch):
+      _check_disk(wd, progress, state, lane, epoch, due, row_bytes,
+                  ckpts.saving())
     state, out = compiled(data, lane, state, jnp.int32(epoch))
     if every_critical and ((epoch + 1) % every_critical == 0
                            or epoch + 1 == config.num_epochs):
@@ -264,27 +345,32 @@ def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dic
     progress.diverged_epoch[newly] = epoch + 1
     rows, rates = _metrics_rows(lanes, out, counts, epoch + 1, elapsed,
                                 progress.diverged_epoch)
-    wd.append_metrics(rows)
-    progress.rows += rows
+    row_bytes = progress.add_rows(rows, wd.append_metrics(rows))
     progress.train_pred[:, epoch] = out["train"]["pred"]
     progress.test_pred[:, epoch] = out["test"]["pred"]
     progress.presented[:, epoch] = out["presented"]
     progress.epoch = epoch + 1
-    if progress.epoch == config.num_epochs or (every and progress.epoch % every == 0):
+    if due(progress.epoch):
       progress.elapsed = elapsed
       saving = time.perf_counter()
       ckpts.save(progress.epoch, progress.arrays(state, lane), progress.meta())
+      saved[0] = progress.epoch
       checkpoint_s += time.perf_counter() - saving
     wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs,
                   diverged_lanes=np.flatnonzero(progress.diverged_epoch >= 0))
     _log_progress(progress.epoch, config.num_epochs, num_lanes,
                   time.perf_counter() - start, progress.epoch - first,
                   counts["steps"], rates)
+  if progress.epoch < config.num_epochs:  # Stopped by a signal.
+    if saved[0] != progress.epoch:
+      progress.elapsed = before + time.perf_counter() - start
+      ckpts.save(progress.epoch, progress.arrays(state, lane), progress.meta())
+    _stop(wd, ckpts, progress.epoch, signals.signum, config.num_epochs)
   saving = time.perf_counter()
   ckpts.wait()
   checkpoint_s += time.perf_counter() - saving
   train_s = time.perf_counter() - start
-  last = progress.rows[-num_lanes:]  # The final epoch, also when resumed at it.
+  last = progress.last_rows  # The final epoch, also when resumed at it.
   final = {m: np.asarray([np.nan if r[m] is None else r[m] for r in last])
            for m in summary_lib.METRICS}
   result = summary_lib.summarize(lanes, final, progress.diverged_epoch, dict(
@@ -303,6 +389,28 @@ def _train(task, data, lane, state, lanes, ds, wd, plan, ckpts, progress) -> dic
                     "are left out of means and standard deviations",
                     len(diverged), num_lanes, diverged.tolist())
   return result
+
+
+def _check_disk(wd, progress, state, lane, epoch: int, due, row_bytes: int,
+                saving: bool) -> None:
+  """Raises UserError, before training them, if the epochs up to the next
+  checkpoint could not be saved for want of disk space."""
+  num_epochs = progress.num_epochs
+  following = next(e for e in range(epoch + 1, num_epochs + 1) if due(e))
+  size = budget.tree_bytes(progress.arrays(state, lane, epoch=following))
+  # A save still in flight may not have taken its space yet.
+  need = size * (2 if saving else 1) + row_bytes * (following - epoch)
+  if following == num_epochs:  # examples.npz too (compressed: bounded by this).
+    need += progress.train_pred.nbytes + progress.test_pred.nbytes
+  budget.check_disk(wd.path, need, f"the checkpoint of epoch {following}")
+
+
+def _stop(wd, ckpts, epoch: int, signum: int, num_epochs: int) -> None:
+  """Waits for the checkpoint of `epoch`, marks the run preempted and raises."""
+  ckpts.wait()
+  wd.set_status("preempted", epoch=epoch, num_epochs=num_epochs,
+                signal=preemption.signal.Signals(signum).name)
+  raise preemption.Preempted(signum, epoch, num_epochs)
 
 
 def _critical_program(task, data, lane, state, plan: execution.Plan):

@@ -15,6 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import bad_inputs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tests import faults  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tests import processes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def main() -> None:
@@ -27,6 +29,18 @@ def main() -> None:
       shown_args = bad_inputs.shown(" ".join(resolved), tmp)
       message = bad_inputs.shown(lines[-1], tmp) if lines else ""
       rows.append(f"| {what} | `{message}` | `{shown_args}` | {status} |")
+      print(f"{status}  {what}: {message}", file=sys.stderr)
+  analysis_rows = []
+  with tempfile.TemporaryDirectory() as tmp:
+    run = pathlib.Path(tmp) / "run"
+    assert processes.run(run, args=processes.TINY)[0] == 0
+    for what, command, args, _ in bad_inputs.ANALYSIS_CASES:
+      status, lines = bad_inputs.run_analysis_case(command, args, run)
+      message = lines[-1].replace(str(run), "<run>") if lines else ""
+      shown_args = " ".join(["--workdir=<run>"] + [a.replace("{run}", "<run>")
+                                                  for a in args or []]) if args is not None else ""
+      analysis_rows.append(f"| {what} | `{message}` | `{f'python -m {command} {shown_args}'.strip()}` "
+                           f"| {status} |")
       print(f"{status}  {what}: {message}", file=sys.stderr)
   text = f"""# Bad input and the messages it gives
 
@@ -44,7 +58,29 @@ afresh only with `--overwrite` (`tests/test_resume.py`).
 
 | what is wrong | message | arguments | exit |
 | --- | --- | --- | --- |
-""" + "\n".join(rows) + "\n"
+""" + "\n".join(rows) + """
+
+## Bad flags of the analysis commands
+
+On a finished run of the small config above (`<run>`), each ends with this
+one line and exit status 2 before any work, and writes nothing
+(`tests/test_cli.py::test_bad_analysis_flags_are_one_line_before_any_work`).
+
+| what is wrong | message | command | exit |
+| --- | --- | --- | --- |
+""" + "\n".join(analysis_rows) + """
+
+## Faults
+
+What happens to a run when the machine, the scheduler or another process
+gets in its way, and what survives. Every row is the test named in it
+(`tests/faults.py` lists them; the full-disk and read-only rows mount a small
+tmpfs, and skip where mounting is not allowed). Exit statuses: 0 done, 2 a
+one-line error, 143 stopped by SIGTERM, 130 by SIGINT (128 + the signal).
+
+| fault | what happens | what survives | test |
+| --- | --- | --- | --- |
+""" + "\n".join(faults.markdown_row(f) for f in faults.FAULTS) + "\n"
   (ROOT / "docs" / "bad_inputs.md").write_text(text)
 
 

@@ -27,7 +27,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import figures  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
+from jaxmem import reporting  # pylint: disable=wrong-import-position
 from jaxmem.analysis import dynamics  # pylint: disable=wrong-import-position
 
 OUT = "arpit"
@@ -35,7 +35,7 @@ OUT = "arpit"
 
 def lane_coords(workdir) -> list[dict]:
   """Each lane's grid coordinates (config.json), in lane order."""
-  lanes = report.load(workdir).config["lanes"]
+  lanes = reporting.load(workdir).config["lanes"]
   return [{k: v for k, v in lane.items() if k not in ("lane", "seed", "resolved")}
           for lane in lanes]
 
@@ -83,7 +83,7 @@ def noise_curves(runs: dict, out: pathlib.Path) -> tuple[list[str], dict]:
            "|---|---|---|---|---|---|---|"]
   found = {}
   for ax, (rate, wd) in zip(axes, runs.items()):
-    run = report.load(wd)
+    run = reporting.load(wd)
     ex = records.Workdir(wd).read_examples()
     levels = np.array([c["label_corruption"] for c in lane_coords(wd)])
     final = ex["train_correct"][:, -1]  # [L, N], vs the labels trained on.
@@ -130,7 +130,7 @@ def main() -> None:
 
   one_lines, error_rates = one_epoch(one, out)
   noise_lines, found = noise_curves(noise, out)
-  crit_run = report.load(crit)
+  crit_run = reporting.load(crit)
   crit_fig, = figures.critical_curves(crit_run, out)
   csr = {label.split("=")[1]: v for label, v in crit_run.curves("critical_ratio").items()}
   ccfg = crit_run.config["config"]

@@ -24,7 +24,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
+from jaxmem import reporting  # pylint: disable=wrong-import-position
 from jaxmem.analysis import dynamics  # pylint: disable=wrong-import-position
 
 OUT = "toneva"
@@ -106,7 +106,7 @@ def removal_figure(results: dict, path: pathlib.Path) -> None:
 
 def final_test_acc(workdir) -> np.ndarray:
   """float [seeds]: test accuracy after the last epoch (a one-point run)."""
-  acc, = report.load(workdir).curves("test_acc").values()
+  acc, = reporting.load(workdir).curves("test_acc").values()
   return acc[:, -1]
 
 

@@ -14,7 +14,7 @@ import sys
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import figures  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
+from jaxmem import reporting  # pylint: disable=wrong-import-position
 
 OUT = "zhang_table1"
 # (model, condition, weight decay used) -> the paper's (train, test) accuracy
@@ -122,7 +122,7 @@ def main() -> None:
   overrides = {"num_seeds": args.seeds, "num_epochs": args.epochs}
   wds = {m: lib.run("zhang_cifar10_mlp", args.root, dict(overrides, model=m), args.data_dir,
                     folder=f"zhang_cifar10_{m}") for m in MODELS}
-  runs = {m: report.load(wd) for m, wd in wds.items()}
+  runs = {m: reporting.load(wd) for m, wd in wds.items()}
   (lib.DOCS / OUT).mkdir(parents=True, exist_ok=True)
   command = ("python scripts/results_zhang_table1.py " + " ".join(sys.argv[1:])).strip()
   text, verdict = page(runs, command)

@@ -11,9 +11,7 @@ import shutil
 import subprocess
 import sys
 
-TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_seeds=1",
-        "--config.model=mlp", "--config.mlp_widths=(8,)",
-        "--config.grid.condition=('true_labels','random_labels')"]
+from tests.processes import TINY  # pylint: disable=g-bad-import-order
 
 
 def _usps(tmp: pathlib.Path, mutate=None) -> list[str]:
@@ -85,13 +83,31 @@ CASES = [
     ("corruption level below 0 in the grid",
      ["--config.grid.label_corruption=(0.0,-0.1)"], "[0, 1]"),
     ("grid values that do not stack", ["--config.grid.learning_rate=(0.1,'fast')"],
-     "learning_rate must be a number"),
+     "learning_rate must be a finite number"),
     ("negative learning rate", ["--config.learning_rate=-0.1"], ">= 0"),
-    ("zero epochs", ["--config.num_epochs=0"], "num_epochs must be >= 1"),
+    ("learning rate not a number", ["--config.learning_rate=nan"],
+     "learning_rate must be a finite number >= 0, got nan"),
+    ("infinite learning rate in the grid", ["--config.grid.learning_rate=(0.1,1e999)"],
+     "got inf"),
+    ("momentum of 1 or more", ["--config.momentum=1.0"], "in [0, 1)"),
+    ("weight decay not a number", ["--config.weight_decay=nan"], "weight_decay must be"),
+    ("decay rate of zero", ["--config.decay_rate=0.0"], "config.decay_rate must be a finite number > 0"),
+    ("schedule factor not finite", ["--config.final_factor=inf"], "config.final_factor"),
+    ("milestones out of order", ["--config.milestones=(10,5)"], "increasing epochs"),
+    ("hidden width of zero", ["--config.mlp_widths=(0,)"], "config.mlp_widths must be"),
+    ("negative seed", ["--config.seed=-1"], "config.seed must be an integer 0.."),
+    ("absurd number of epochs", ["--config.num_epochs=1000000000"], "1..10000000"),
+    ("a billion seeds", ["--config.num_seeds=1000000000"],
+     "lanes x"),
+    ("absurd synthetic data set", ["--config.synthetic.num_train=100000000000"],
+     "config.synthetic asks for"),
+    ("critical-sample step not finite", ["--config.critical.step=nan"],
+     "config.critical.step must be a finite number"),
+    ("zero epochs", ["--config.num_epochs=0"], "num_epochs must be an integer 1.."),
     ("critical-sample search of no steps", ["--config.critical.iterations=0"],
-     "config.critical.iterations must be >= 1"),
+     "config.critical.iterations must be an integer 1.."),
     ("negative critical-sample radius", ["--config.critical.radius=-0.01"],
-     "config.critical.radius must be >= 0"),
+     "config.critical.radius must be a finite number >= 0"),
     ("dropout rate of 1 or more", ["--config.dropout_rate=1.5"], "[0, 1)"),
     ("batch larger than the data", ["--config.batch_size=5000"], "valid: 1..1024"),
     ("crop larger than the images", ["--config.preprocess.crop=40"], "valid: 0..8"),
@@ -104,7 +120,57 @@ CASES = [
      lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _label_12)), "zip.train.gz"),
     ("data row of the wrong shape",
      lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _short_row)), "zip.train.gz"),
+    ("workdir that is a file", lambda tmp: _workdir(tmp, "file"), "is not a folder"),
+    ("workdir that is a dangling link", lambda tmp: _workdir(tmp, "link"),
+     "is a dangling link"),
+    ("workdir holding someone else's files", lambda tmp: _workdir(tmp, "foreign"),
+     "holds files jaxmem did not write (model_v1.pt, notes.txt)"),
 ]
+
+
+def _workdir(tmp: pathlib.Path, kind: str) -> list[str]:
+  """A --workdir that is a file, a link to nowhere, or a folder of foreign files."""
+  tmp.mkdir(parents=True, exist_ok=True)
+  path = tmp / "w"
+  if kind == "file":
+    path.write_text("not a folder")
+  elif kind == "link":
+    path.symlink_to(tmp / "nowhere")
+  else:
+    path.mkdir()
+    (path / "notes.txt").write_text("mine")
+    (path / "model_v1.pt").write_bytes(b"weights")
+  return [f"--workdir={path}"]
+
+
+# Bad flags of the analysis commands, on a finished TINY run (`{run}` below):
+# (what is wrong, command, arguments, text the one-line error must contain).
+ANALYSIS_CASES = [
+    ("neighbours beyond the training set", "jaxmem.analyze", ["--knn_k=100000"],
+     "--knn_k=100000: valid: 1..1023"),
+    ("no neighbours", "jaxmem.analyze", ["--knn_k=0"], "valid: 1..1023"),
+    ("negative critical-sample count", "jaxmem.analyze", ["--critical_examples=-1"],
+     "valid: 0 (no search)..1024"),
+    ("fit threshold above 1", "jaxmem.report", ["--fit_threshold=2"],
+     "--fit_threshold=2.0: valid: a training accuracy in (0, 1]"),
+    ("fit threshold not a number", "jaxmem.report", ["--fit_threshold=nan"],
+     "valid: a training accuracy in (0, 1]"),
+    ("several workdirs without --out", "jaxmem.analyze", ["--workdir={run}"],
+     "needs --out=DIR"),
+    ("no workdir", "jaxmem.report", None, "needs --workdir=W"),
+    ("a training flag", "jaxmem.analyze", ["--config.num_epochs=3"],
+     "valid flags of jaxmem.analyze: --workdir, --out"),
+]
+
+
+def run_analysis_case(command: str, args: list[str] | None, run: pathlib.Path):
+  """Runs `python -m <command>` on the finished run (unless args is None)."""
+  env = dict(os.environ, JAXMEM_OFFLINE="1")
+  full = [] if args is None else [f"--workdir={run}"] + [
+      a.replace("{run}", str(run)) for a in args]
+  out = subprocess.run([sys.executable, "-m", command, *full], capture_output=True,
+                       text=True, env=env, timeout=300)
+  return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
 
 
 def resolve(args, tmp: pathlib.Path) -> list[str]:
@@ -114,10 +180,11 @@ def resolve(args, tmp: pathlib.Path) -> list[str]:
 
 def run_case(args: list[str], workdir: pathlib.Path):
   """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines)."""
-  env = dict(os.environ, JAXMEM_OFFLINE="1")
-  out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args,
-                        f"--workdir={workdir}"], capture_output=True, text=True,
-                       env=env, timeout=300)
+  # The memory a run may plan for is fixed, so the messages are the same on any machine.
+  env = dict(os.environ, JAXMEM_OFFLINE="1", JAXMEM_MEMORY="16G")
+  own = [] if any(a.startswith("--workdir=") for a in args) else [f"--workdir={workdir}"]
+  out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args, *own],
+                       capture_output=True, text=True, env=env, timeout=300)
   return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
 
 

@@ -5,7 +5,30 @@ import pathlib
 
 # Tests never download: a missing file must fail loudly, not fetch.
 os.environ["JAXMEM_OFFLINE"] = "1"
+# Identical programs (most tests train the same tiny config) compile once per
+# machine: JAX's persistent cache, as the commands use it, for in-process runs.
+os.environ.setdefault(
+    "JAXMEM_COMPILE_CACHE",
+    os.path.join(os.path.expanduser(os.environ.get("JAXMEM_CACHE_DIR") or
+                                    "~/.cache/jaxmem"), "xla"))
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+if os.environ["JAXMEM_COMPILE_CACHE"].lower() != "off":
+  jax.config.update("jax_compilation_cache_dir", os.environ["JAXMEM_COMPILE_CACHE"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 # The real data sets (USPS, CIFAR-10 JPEG) live beside the checkout.
 os.environ.setdefault(
     "JAXMEM_DATA_DIR",
     str(pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory):
+  """tests.processes.SLOW_TINY trained from start to end, never interrupted."""
+  from tests import processes  # pylint: disable=g-import-not-at-top
+  path = tmp_path_factory.mktemp("uninterrupted") / "run"
+  assert processes.finish(processes.start(path)) == 0
+  return path

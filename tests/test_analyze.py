@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from jaxmem import analyze
+from jaxmem import difficulty
 from jaxmem import errors
 from jaxmem import experiment
 from jaxmem import train
@@ -67,21 +67,21 @@ def test_analyze_command_pools_subset_runs_into_one_table(usps_runs, tmp_path):
 
 def test_lane_measures_are_cached_and_recomputed_when_settings_change(usps_runs):
   path = usps_runs[0]
-  first = analyze.lane_measures(path, k=5, critical_examples=16)
+  first = difficulty.lane_measures(path, k=5, critical_examples=16)
   cache = path / "analysis" / "lanes.npz"
   stamp = cache.stat().st_mtime_ns
-  again = analyze.lane_measures(path, k=5, critical_examples=16)
+  again = difficulty.lane_measures(path, k=5, critical_examples=16)
   assert cache.stat().st_mtime_ns == stamp  # Read, not recomputed.
   np.testing.assert_array_equal(first["depth"], again["depth"])
-  other = analyze.lane_measures(path, k=3, critical_examples=16)
+  other = difficulty.lane_measures(path, k=3, critical_examples=16)
   assert cache.stat().st_mtime_ns != stamp and other["depth"].shape == (4, 512)
 
 
 def test_bad_analysis_input(usps_runs, tmp_path):
   with pytest.raises(errors.UserError, match="--out"):
-    analyze.run([str(p) for p in usps_runs])
-  with pytest.raises(errors.UserError, match="--knn_k must be >= 1"):
-    analyze.run([str(usps_runs[0])], k=0)
+    difficulty.run([str(p) for p in usps_runs])
+  with pytest.raises(errors.UserError, match="--knn_k=0: valid: 1.."):
+    difficulty.run([str(usps_runs[0])], k=0)
   bad = _analyze(f"--workdir={tmp_path / 'nothing'}")
   assert bad.returncode == 2 and "holds no finished run" in bad.stderr
   assert len(bad.stderr.strip().splitlines()) == 1

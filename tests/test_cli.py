@@ -63,3 +63,37 @@ def test_a_tiny_run_from_the_command_line(tmp_path):
   again = jaxmem(*TINY, f"--workdir={tmp_path / 'run'}")  # Refuses to overwrite.
   assert again.returncode == 2 and "--overwrite" in again.stderr
   assert jaxmem(*TINY, f"--workdir={tmp_path / 'run'}", "--overwrite").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def finished_tiny(tmp_path_factory):
+  path = tmp_path_factory.mktemp("finished") / "run"
+  assert jaxmem(*bad_inputs.TINY, f"--workdir={path}").returncode == 0
+  return path
+
+
+@pytest.mark.parametrize("what,command,args,needle", bad_inputs.ANALYSIS_CASES,
+                         ids=[c[0] for c in bad_inputs.ANALYSIS_CASES])
+def test_bad_analysis_flags_are_one_line_before_any_work(finished_tiny, what, command,
+                                                         args, needle):
+  before = sorted(str(p) for p in finished_tiny.rglob("*"))
+  status, lines = bad_inputs.run_analysis_case(command, args, finished_tiny)
+  assert status == 2, lines[-20:]
+  assert len(lines) == 1, lines[-20:]
+  assert lines[0].startswith("jaxmem: error:") and needle in lines[0]
+  assert sorted(str(p) for p in finished_tiny.rglob("*")) == before  # No work.
+  shown = lines[0].replace(str(finished_tiny), "<run>")
+  assert f"| {what} | `{shown}` |" in DOC.read_text()
+
+
+def test_every_fault_in_the_table_is_a_test():
+  """docs/bad_inputs.md's fault table lists tests/faults.py, and each row names
+  a test that exists."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from tests import faults  # pylint: disable=g-import-not-at-top
+  text = DOC.read_text()
+  for row in faults.FAULTS:
+    module, name = row.test.split("::")
+    test = getattr(importlib.import_module(f"tests.{module}"), name.split("[")[0])
+    assert callable(test), row.test
+    assert faults.markdown_row(row) in text, row.test

@@ -74,5 +74,5 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
 
 def test_critical_settings_are_validated():
   c = tiny(**{"critical.examples": 0})
-  with pytest.raises(ValueError, match="config.critical.examples must be >= 1"):
+  with pytest.raises(ValueError, match="config.critical.examples must be an integer >= 1"):
     experiment.validate(c)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from jaxmem import errors
-from jaxmem import report
+from jaxmem import reporting
 from jaxmem import train
 from tests.test_train import tiny
 
@@ -22,7 +22,7 @@ def corruption_run(tmp_path_factory):
 
 def test_report_tables_and_figures(corruption_run):
   path, summary = corruption_run
-  md = report.write([str(path)], threshold=0.3)
+  md = reporting.write([str(path)], threshold=0.3)
   text = md.read_text()
   assert md == path / "report" / "report.md"
   for point in summary["points"]:
@@ -44,10 +44,10 @@ def test_report_tables_and_figures(corruption_run):
 def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
   path, _ = corruption_run
   with pytest.raises(errors.UserError, match="--out"):
-    report.write([str(path), str(path)])
+    reporting.write([str(path), str(path)])
   with pytest.raises(errors.UserError, match="no finished run"):
-    report.write([str(tmp_path)])
-  md = report.write([str(path), str(path)], out=str(tmp_path / "both"))
+    reporting.write([str(tmp_path)])
+  md = reporting.write([str(path), str(path)], out=str(tmp_path / "both"))
   text = md.read_text()
   # Two run sections, and one per-example section pooling both (same data).
   assert text.count("## ") == 3 and "## Per-example difficulty: synthetic_pooled" in text
@@ -71,7 +71,7 @@ def test_report_without_checkpoints_still_has_the_run_tables(corruption_run, tmp
   copy = tmp_path / "copy"
   shutil.copytree(path, copy, ignore=shutil.ignore_patterns("checkpoints", "analysis",
                                                             "report"))
-  text = report.write([str(copy)]).read_text()
+  text = reporting.write([str(copy)]).read_text()
   level = summary["points"][0]["coords"]["label_corruption"]
   assert f"| {level} | 2 |" in text and "_learning_curves.png" in text
   assert "Not available:" in text and "no final checkpoint" in text

@@ -1,11 +1,8 @@
 """Sweeps that survive: SIGKILL and resume, damaged checkpoints, diverging lanes."""
 
 import json
-import pathlib
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import jax
@@ -16,73 +13,12 @@ from jaxmem import checkpoint
 from jaxmem import errors
 from jaxmem import records
 from jaxmem import train
+from tests import processes
 from tests.test_train import tiny
 
-# Wall-clock fields differ between any two runs, interrupted or not.
-TIMING = ("elapsed_s", "compile_s", "train_s", "checkpoint_s", "lane_examples_per_s")
-
-SLOW_TINY = ["--config.dataset=synthetic", "--config.synthetic.num_train=4096",
-             "--config.synthetic.shape=(8,8,1)", "--config.model=mlp",
-             "--config.mlp_widths=(256,)", "--config.num_seeds=2",
-             "--config.grid.label_corruption=(0.0,1.0)", "--config.num_epochs=10",
-             "--config.batch_size=16", "--config.checkpoint_every_epochs=2",
-             "--config.learning_rate=0.01"]
-
-
-def _start(workdir):
-  return subprocess.Popen([sys.executable, "-m", "jaxmem", *SLOW_TINY,
-                           f"--workdir={workdir}"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-
-
-def _epoch(workdir):
-  try:
-    return json.loads((workdir / "status.json").read_text()).get("epoch", 0)
-  except (FileNotFoundError, json.JSONDecodeError):
-    return -1
-
-
-def _strip(obj):
-  """Drops wall-clock fields, recursively."""
-  if isinstance(obj, dict):
-    return {k: _strip(v) for k, v in obj.items() if k not in TIMING}
-  if isinstance(obj, list):
-    return [_strip(v) for v in obj]
-  return obj
-
-
-def assert_same_results(a: pathlib.Path, b: pathlib.Path):
-  """Every output file and the final parameters are identical (timing aside)."""
-  ra, rb = records.Workdir(a), records.Workdir(b)
-  lines_a = (a / "metrics.jsonl").read_text().splitlines()
-  lines_b = (b / "metrics.jsonl").read_text().splitlines()
-  assert len(lines_a) == len(lines_b)
-  assert [_strip(json.loads(l)) for l in lines_a] == [_strip(json.loads(l)) for l in lines_b]
-  assert _strip(ra.read_json("summary.json")) == _strip(rb.read_json("summary.json"))
-  assert _strip(ra.read_json("config.json")) == _strip(rb.read_json("config.json"))
-  ea, eb = ra.read_examples(), rb.read_examples()
-  assert ea.keys() == eb.keys()
-  for key in ea:
-    np.testing.assert_array_equal(ea[key], eb[key], err_msg=key)
-  assert ra.status() == rb.status() == "done"
-  pa, pb = final_params(a), final_params(b)
-  for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
-    np.testing.assert_array_equal(x, y)
-
-
-def final_params(workdir: pathlib.Path, epoch=None):
-  """Reads the parameters from a checkpoint of the workdir (the newest by default)."""
-  ckpts = checkpoint.Checkpoints(workdir / "checkpoints", keep=10)
-  arrays, _ = ckpts.read(ckpts.epochs()[-1] if epoch is None else epoch)
-  ckpts.close()
-  return arrays["state"]["params"]
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-  path = tmp_path_factory.mktemp("uninterrupted") / "run"
-  assert _start(path).wait(timeout=300) == 0
-  return path
+SLOW_TINY = processes.SLOW_TINY
+_start, _epoch, assert_same_results = processes.start, processes.epoch, processes.assert_same_results
+final_params = processes.final_params
 
 
 def test_sigkill_at_random_moments_then_resume_is_identical(uninterrupted, tmp_path):

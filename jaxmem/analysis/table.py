@@ -183,11 +183,12 @@ def write(cols: dict[str, np.ndarray], folder: pathlib.Path) -> list[pathlib.Pat
   names = list(cols)
   rows = zip(*(cols[n].tolist() for n in names))
   text = [",".join(names)] + [",".join(_cell(v) for v in row) for row in rows]
-  csv_path, parquet_path = folder / "difficulty.csv", folder / "difficulty.parquet"
-  records.atomic_write(csv_path, ("\n".join(text) + "\n").encode())
-  tmp = folder / ".difficulty.parquet.tmp"
-  pq.write_table(pa.table({n: np.asarray(cols[n]) for n in names}), tmp)
-  tmp.replace(parquet_path)
+  csv_path = records.write_owned(folder, "difficulty.csv",
+                                 ("\n".join(text) + "\n").encode())
+  buffer = pa.BufferOutputStream()
+  pq.write_table(pa.table({n: np.asarray(cols[n]) for n in names}), buffer)
+  parquet_path = records.write_owned(folder, "difficulty.parquet",
+                                     buffer.getvalue().to_pybytes())
   return [csv_path, parquet_path]
 
 

@@ -1,0 +1,127 @@
+"""jaxmem processes for tests: start them, wait for an epoch, end them by pid.
+
+Every process is bounded in time: `finish` waits at most `timeout` seconds,
+then kills the process (by pid) and fails the test.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from jaxmem import checkpoint
+from jaxmem import records
+
+# Wall-clock fields differ between any two runs, interrupted or not.
+TIMING = ("elapsed_s", "compile_s", "train_s", "checkpoint_s", "lane_examples_per_s")
+
+# Ten epochs of about 0.5 s each on 2 cores: long enough to interrupt.
+SLOW_TINY = ["--config.dataset=synthetic", "--config.synthetic.num_train=4096",
+             "--config.synthetic.shape=(8,8,1)", "--config.model=mlp",
+             "--config.mlp_widths=(256,)", "--config.num_seeds=2",
+             "--config.grid.label_corruption=(0.0,1.0)", "--config.num_epochs=10",
+             "--config.batch_size=16", "--config.checkpoint_every_epochs=2",
+             "--config.learning_rate=0.01"]
+
+
+# One epoch of two small lanes: a finished run to read, in a few seconds.
+TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_seeds=1",
+        "--config.model=mlp", "--config.mlp_widths=(8,)",
+        "--config.grid.condition=('true_labels','random_labels')"]
+
+
+def start(workdir, *extra, command="jaxmem", stderr=subprocess.DEVNULL,
+          args=SLOW_TINY):
+  """Starts `python -m <command>` on `workdir`; returns the Popen."""
+  env = dict(os.environ, JAXMEM_OFFLINE="1")
+  return subprocess.Popen([sys.executable, "-m", command, *args, *extra,
+                           f"--workdir={workdir}"], stdout=subprocess.DEVNULL,
+                          stderr=stderr, text=True, env=env)
+
+
+def finish(proc, timeout: float = 300) -> int:
+  """Waits for `proc`; kills it by pid and fails if it takes over `timeout` s."""
+  try:
+    return proc.wait(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    raise AssertionError(f"pid {proc.pid} ran over {timeout} s and was killed")
+
+
+def run(workdir, *extra, timeout: float = 300, **kwargs):
+  """Runs jaxmem to the end; returns (exit status, stderr lines not from logging)."""
+  proc = start(workdir, *extra, stderr=subprocess.PIPE, **kwargs)
+  try:
+    _, err = proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    raise AssertionError(f"pid {proc.pid} ran over {timeout} s and was killed")
+  return proc.returncode, messages(err)
+
+
+def messages(stderr: str) -> list[str]:
+  """stderr's lines that are not absl log lines (I/W/E1201 ...) or blank."""
+  return [l for l in stderr.splitlines()
+          if l.strip() and not (len(l) > 5 and l[0] in "IWEF" and l[1:5].isdigit())]
+
+
+def epoch(workdir) -> int:
+  """The epoch status.json reports (-1 while there is none)."""
+  try:
+    return json.loads((pathlib.Path(workdir) / "status.json").read_text()).get("epoch", 0)
+  except (FileNotFoundError, json.JSONDecodeError):
+    return -1
+
+
+def wait_for_epoch(proc, workdir, target: int, timeout: float = 240) -> None:
+  deadline = time.time() + timeout
+  while epoch(workdir) < target and proc.poll() is None:
+    if time.time() > deadline:
+      os.kill(proc.pid, signal.SIGKILL)
+      proc.wait()
+      raise AssertionError(f"epoch {target} not reached in {timeout} s")
+    time.sleep(0.01)
+
+
+def strip(obj):
+  """Drops wall-clock fields, recursively."""
+  if isinstance(obj, dict):
+    return {k: strip(v) for k, v in obj.items() if k not in TIMING}
+  if isinstance(obj, list):
+    return [strip(v) for v in obj]
+  return obj
+
+
+def final_params(workdir: pathlib.Path, epoch_=None):
+  """Reads the parameters from a checkpoint of the workdir (the newest by default)."""
+  ckpts = checkpoint.Checkpoints(pathlib.Path(workdir) / "checkpoints", keep=10)
+  arrays, _ = ckpts.read(ckpts.epochs()[-1] if epoch_ is None else epoch_)
+  ckpts.close()
+  return arrays["state"]["params"]
+
+
+def assert_same_results(a: pathlib.Path, b: pathlib.Path):
+  """Every output file and the final parameters are identical (timing aside)."""
+  ra, rb = records.Workdir(a), records.Workdir(b)
+  lines_a = (a / "metrics.jsonl").read_text().splitlines()
+  lines_b = (b / "metrics.jsonl").read_text().splitlines()
+  assert len(lines_a) == len(lines_b)
+  assert [strip(json.loads(l)) for l in lines_a] == [strip(json.loads(l)) for l in lines_b]
+  assert strip(ra.read_json("summary.json")) == strip(rb.read_json("summary.json"))
+  assert strip(ra.read_json("config.json")) == strip(rb.read_json("config.json"))
+  ea, eb = ra.read_examples(), rb.read_examples()
+  assert ea.keys() == eb.keys()
+  for key in ea:
+    np.testing.assert_array_equal(ea[key], eb[key], err_msg=key)
+  assert ra.status() == rb.status() == "done"
+  pa, pb = final_params(a), final_params(b)
+  for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
+    np.testing.assert_array_equal(x, y)
