@@ -3,7 +3,9 @@
 Zhang et al. (2017), "Understanding deep learning requires rethinking
 generalization": the MLPs, the small AlexNet and the small Inception (with and
 without BatchNorm). LeCun et al. (1989), as reproduced by Karpathy (2022,
-github.com/karpathy/lecun1989-repro): the 9,760-parameter convnet.
+github.com/karpathy/lecun1989-repro): the 9,760-parameter convnet. The CIFAR
+ResNets, VGG-16 and WideResNets live in `jaxmem.cifar_models`; all are
+registered in `MODELS`.
 
 Every module is called as `model.apply(variables, x, train=...)` on float32
 images x [B, H, W, C] and returns logits [B, num_classes]. With
@@ -22,21 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmem import cifar_models
 from jaxmem import errors
+from jaxmem import layers
 
-Output = jax.Array | tuple[jax.Array, tuple[jax.Array, ...]]
-
-
-def _flat(x: jax.Array) -> jax.Array:
-  """[B, ...] -> [B, D]."""
-  return x.reshape(x.shape[0], -1)
-
-
-def _output(logits: jax.Array, embeddings: list[jax.Array],
-            return_embeddings: bool) -> Output:
-  if return_embeddings:
-    return logits, tuple(embeddings) + (logits,)
-  return logits
+Output = layers.Output
+_flat = layers.flat
+_output = layers.output
+# Re-exported: scripts and tests use them as models.conv and models.patch_conv.
+conv = layers.conv
+patch_conv = layers.patch_conv
+PATCH_CONV_MIN_BATCH = layers.PATCH_CONV_MIN_BATCH
 
 
 class MLP(nn.Module):
@@ -55,51 +53,6 @@ class MLP(nn.Module):
       embeddings.append(x)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return _output(nn.Dense(self.num_classes)(x), embeddings, return_embeddings)
-
-
-def _same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
-  total = max((-(-size // stride) - 1) * stride + k - size, 0)
-  return total // 2, total - total // 2
-
-
-def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
-               rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-               precision=None, preferred_element_type=None) -> jax.Array:
-  """A 2-D convolution as one matmul over shifted slices (im2col), NHWC x HWIO.
-
-  Same arguments and result as `lax.conv_general_dilated` for the cases used
-  here (no dilation, one feature group). Why: measured on XLA's CPU backend,
-  a convolution's weight gradient inside a `lax.scan` (a whole epoch of
-  steps) runs about 30 times slower than outside one, while matmuls do not
-  slow down; slices and one matmul keep convnets at matmul speed there.
-  """
-  del dimension_numbers, precision, preferred_element_type  # NHWC, HWIO.
-  if (lhs_dilation and any(d != 1 for d in lhs_dilation)) or (
-      rhs_dilation and any(d != 1 for d in rhs_dilation)) or feature_group_count != 1:
-    raise NotImplementedError("patch_conv: no dilation or feature groups")
-  kh, kw, cin, cout = rhs.shape
-  (sh, sw), (_, h, w, _) = window_strides, lhs.shape
-  if isinstance(padding, str):
-    padding = ([(0, 0), (0, 0)] if padding == "VALID" else
-               [_same_padding(h, kh, sh), _same_padding(w, kw, sw)])
-  x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-  oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-  patches = jnp.concatenate(
-      [x[:, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
-       for i in range(kh) for j in range(kw)], axis=-1)  # (i, j, c) as HWIO.
-  return patches @ rhs.reshape(kh * kw * cin, cout)
-
-
-# The smallest batch for which `conv` uses patch_conv on CPU: at batch 1
-# (LeNet 1989) the slices cost more than XLA's convolution loses in a scan.
-PATCH_CONV_MIN_BATCH = 8
-
-
-def conv(lhs, rhs, window_strides, padding, **kwargs) -> jax.Array:
-  """`lax.conv_general_dilated` (NHWC, HWIO); `patch_conv` for CPU batches."""
-  if jax.default_backend() == "cpu" and lhs.shape[0] >= PATCH_CONV_MIN_BATCH:
-    return patch_conv(lhs, rhs, window_strides, padding, **kwargs)
-  return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
 
 
 def local_response_norm(x: jax.Array, depth_radius: int = 4, bias: float = 1.0,
@@ -300,9 +253,17 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet1989_linear": _factory(LeNet1989, tanh_output=False, output_bias_init=0.0),
     "lenet1989_relu": _factory(LeNet1989, tanh_output=False, output_bias_init=0.0,
                                activation="relu"),
+    # The CIFAR networks of Toneva, data_diet and Baldock (jaxmem.cifar_models).
+    "resnet18": _factory(cifar_models.CifarResNet),
+    "preact_resnet18": _factory(cifar_models.CifarResNet, preact=True),
+    "vgg16": _factory(cifar_models.VGG),
+    "wrn28": _factory(cifar_models.WideResNet),  # widen_factor: an override.
+    "wrn28_2": _factory(cifar_models.WideResNet, widen_factor=2),
+    "wrn28_10": _factory(cifar_models.WideResNet, widen_factor=10),
 }
 
-_BATCH_NORM = frozenset({"inception_small"})
+_BATCH_NORM = frozenset({"inception_small", "resnet18", "preact_resnet18",
+                         "vgg16", "wrn28", "wrn28_2", "wrn28_10"})
 
 
 def create(name: str, num_classes: int, **overrides) -> nn.Module:

@@ -1,4 +1,4 @@
-"""PyTorch twins of jaxmem's benchmarked models, and the three ways to train seeds.
+"""PyTorch twins of jaxmem's models, and the three ways to train seeds.
 
 For scripts/bench_vs_torch.py: the same networks (parameter counts checked
 against jaxmem's), the same loss and optimizer (SGD with momentum, or plain
@@ -8,6 +8,9 @@ Variants:
   loop   one seed at a time in one process (all threads);
   procs  seeds split over processes, one thread each, run at the same time;
   vmap   `torch.func.vmap` over the seeds' stacked parameters, one process.
+
+The CIFAR twins (ResNet18, VGG16, WRN28) and `load_flax` serve
+tests/test_cifar_models.py: the same weights give the same outputs.
 """
 
 import time
@@ -67,6 +70,200 @@ class LeNet1989(nn.Module):
     x = torch.tanh(x + self.H2b).flatten(1)
     x = torch.tanh(x @ self.H3w + self.H3b)
     return torch.tanh(x @ self.outw + self.outb)
+
+
+
+# The CIFAR networks of jaxmem.cifar_models: the same modules under the same
+# names (a torch name's ".<i>." is flax's "_<i>"), so that `load_flax` can
+# copy a flax model's variables in. Default PyTorch init (not flax's).
+
+def _conv3(cin, cout, stride=1, bias=False):
+  return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
+
+
+class BasicBlock(nn.Module):
+  """kuangliu's BasicBlock (shortcut conv and BN as two attributes)."""
+
+  def __init__(self, cin, cout, stride):
+    super().__init__()
+    self.conv1, self.bn1 = _conv3(cin, cout, stride), nn.BatchNorm2d(cout)
+    self.conv2, self.bn2 = _conv3(cout, cout), nn.BatchNorm2d(cout)
+    self.projects = stride != 1 or cin != cout
+    if self.projects:
+      self.shortcut_conv = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+      self.shortcut_bn = nn.BatchNorm2d(cout)
+
+  def forward(self, x):
+    out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    return F.relu(out + (self.shortcut_bn(self.shortcut_conv(x)) if self.projects else x))
+
+
+class PreActBlock(nn.Module):
+  """kuangliu's PreActBlock: the projection sees the pre-activated input."""
+
+  def __init__(self, cin, cout, stride):
+    super().__init__()
+    self.bn1, self.conv1 = nn.BatchNorm2d(cin), _conv3(cin, cout, stride)
+    self.bn2, self.conv2 = nn.BatchNorm2d(cout), _conv3(cout, cout)
+    self.projects = stride != 1 or cin != cout
+    if self.projects:
+      self.shortcut_conv = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+
+  def forward(self, x):
+    out = F.relu(self.bn1(x))
+    shortcut = self.shortcut_conv(out) if self.projects else x
+    return self.conv2(F.relu(self.bn2(self.conv1(out)))) + shortcut
+
+
+class ResNet18(nn.Module):
+  """kuangliu's CIFAR ResNet18 (11,173,962 parameters) or PreActResNet18 (11,171,146)."""
+
+  def __init__(self, classes=10, preact=False, width=64, stage_sizes=(2, 2, 2, 2)):
+    super().__init__()
+    self.preact = preact
+    self.conv1 = _conv3(3, width)
+    if not preact:
+      self.bn1 = nn.BatchNorm2d(width)
+    block, cin = (PreActBlock if preact else BasicBlock), width
+    for i, blocks in enumerate(stage_sizes):
+      stage = []
+      for j in range(blocks):
+        stage.append(block(cin, width * 2 ** i, 2 if i > 0 and j == 0 else 1))
+        cin = width * 2 ** i
+      setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
+    self.stages = len(stage_sizes)
+    self.linear = nn.Linear(cin, classes)
+
+  def forward(self, x):
+    out = self.conv1(x) if self.preact else F.relu(self.bn1(self.conv1(x)))
+    for i in range(self.stages):
+      out = getattr(self, f"layer{i + 1}")(out)
+    return self.linear(out.mean((2, 3)))  # kuangliu: avg_pool2d(out, 4).
+
+
+class VGG16(nn.Module):
+  """kuangliu's VGG('VGG16') with `classes` outputs: 14,728,266 parameters for 10."""
+  CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+         512, 512, 512, "M", 512, 512, 512, "M")
+
+  def __init__(self, classes=10):
+    super().__init__()
+    widths = [v for v in self.CFG if v != "M"]
+    self.convs = nn.ModuleList(_conv3(cin, cout, bias=True)
+                               for cin, cout in zip([3] + widths[:-1], widths))
+    self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in widths)
+    self.classifier = nn.Linear(512, classes)
+
+  def forward(self, x):
+    i = 0
+    for v in self.CFG:
+      if v == "M":
+        x = F.max_pool2d(x, 2, 2)
+      else:
+        x, i = F.relu(self.bns[i](self.convs[i](x))), i + 1
+    return self.classifier(x.flatten(1))  # After kuangliu's AvgPool2d(1).
+
+
+class WideBasic(nn.Module):
+  """xternalz's WRN BasicBlock; the projection sees the pre-activated input."""
+
+  def __init__(self, cin, cout, stride, dropout=0.0):
+    super().__init__()
+    self.bn1, self.conv1 = nn.BatchNorm2d(cin), _conv3(cin, cout, stride)
+    self.bn2, self.conv2 = nn.BatchNorm2d(cout), _conv3(cout, cout)
+    self.dropout = dropout
+    self.projects = stride != 1 or cin != cout
+    if self.projects:
+      self.shortcut_conv = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+
+  def forward(self, x):
+    o = F.relu(self.bn1(x))
+    out = F.dropout(F.relu(self.bn2(self.conv1(o))), p=self.dropout, training=self.training)
+    return self.conv2(out) + (self.shortcut_conv(o) if self.projects else x)
+
+
+class WRN28(nn.Module):
+  """xternalz's WideResNet(depth 28, widen_factor k): 36,479,194 parameters for k=10."""
+
+  def __init__(self, classes=10, widen_factor=10, depth=28, dropout=0.0):
+    super().__init__()
+    blocks, cin = (depth - 4) // 6, 16
+    self.conv1 = _conv3(3, 16)
+    for g, width in enumerate((16, 32, 64)):
+      group = []
+      for j in range(blocks):
+        group.append(WideBasic(cin, width * widen_factor, 2 if g > 0 and j == 0 else 1, dropout))
+        cin = width * widen_factor
+      setattr(self, f"block{g + 1}", nn.Sequential(*group))
+    self.bn1, self.fc = nn.BatchNorm2d(cin), nn.Linear(cin, classes)
+
+  def forward(self, x):
+    out = self.block3(self.block2(self.block1(self.conv1(x))))
+    return self.fc(F.relu(self.bn1(out)).mean((2, 3)))  # xternalz: avg_pool2d(out, 8).
+
+
+def flax_path(torch_module_name: str) -> tuple[str, ...]:
+  """A twin's module name -> the flax module path: "layer1.0.conv1" -> ("layer1_0", "conv1")."""
+  path = []
+  for part in torch_module_name.split("."):
+    if part.isdigit():
+      path[-1] += f"_{part}"
+    else:
+      path.append(part)
+  return tuple(path)
+
+
+def load_flax(model: nn.Module, variables) -> nn.Module:
+  """Copies flax `variables` ({'params', 'batch_stats'}) into twin `model`, in place.
+
+  Conv kernels HWIO -> OIHW, Dense kernels [in, out] -> Linear [out, in];
+  BatchNorm scale, bias, mean, var -> weight, bias, running_mean, running_var.
+  Raises KeyError or ValueError if a module or shape has no counterpart,
+  and ValueError if a flax variable was left over.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  trees = {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
+  used = set()
+
+  def get(collection, path, leaf):
+    node = trees[collection]
+    for key in path + (leaf,):
+      node = node[key]
+    used.add((collection,) + path + (leaf,))
+    return torch.from_numpy(np.array(node, np.float32))
+
+  def put(tensor, value):
+    if tuple(tensor.shape) != tuple(value.shape):
+      raise ValueError(f"shape {tuple(value.shape)} for {tuple(tensor.shape)}")
+    tensor.copy_(value)
+
+  with torch.no_grad():
+    for name, m in model.named_modules():
+      path = flax_path(name)
+      if isinstance(m, nn.Conv2d):
+        put(m.weight, get("params", path, "kernel").permute(3, 2, 0, 1))
+      elif isinstance(m, nn.Linear):
+        put(m.weight, get("params", path, "kernel").T)
+      elif isinstance(m, nn.BatchNorm2d):
+        put(m.weight, get("params", path, "scale"))
+        put(m.running_mean, get("batch_stats", path, "mean"))
+        put(m.running_var, get("batch_stats", path, "var"))
+      else:
+        continue
+      if m.bias is not None:
+        put(m.bias, get("params", path, "bias"))
+  left = set(_leaf_paths(trees)) - used
+  if left:
+    raise ValueError(f"flax variables without a torch counterpart: {sorted(left)}")
+  return model
+
+
+def _leaf_paths(tree, prefix=()):
+  for key, value in tree.items():
+    if hasattr(value, "items"):
+      yield from _leaf_paths(value, prefix + (key,))
+    else:
+      yield prefix + (key,)
 
 
 # name -> (model class, input shape CHW, loss, learning rate, momentum)

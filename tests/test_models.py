@@ -62,10 +62,14 @@ def test_mlp_widths_override():
   assert _num_params(model, (4, 4, 1)) == expected
 
 
+# The CIFAR networks (jaxmem.cifar_models), tested in test_cifar_models.py.
+CIFAR_MODELS = ["resnet18", "preact_resnet18", "vgg16", "wrn28", "wrn28_2", "wrn28_10"]
+
+
 def test_registry_names_and_batch_norm():
-  assert set(models.MODELS) == set(SMALL_SHAPES)
+  assert set(models.MODELS) == set(SMALL_SHAPES) | set(CIFAR_MODELS)
   with_bn = [name for name in models.MODELS if models.has_batch_norm(name)]
-  assert with_bn == ["inception_small"]
+  assert with_bn == ["inception_small"] + CIFAR_MODELS
 
 
 def _numpy_variables(model, x, seed=0):
