@@ -116,7 +116,8 @@ class Checkpoints:
 
     Args:
       like: a function of the epoch returning a pytree with the structure,
-        shapes and dtypes of that checkpoint's arrays (host numpy).
+        shapes and dtypes of that checkpoint's arrays (arrays or
+        jax.ShapeDtypeStructs).
 
     Returns:
       (epoch, arrays, meta) or None if no checkpoint is usable; each one
@@ -126,8 +127,7 @@ class Checkpoints:
     for epoch in reversed(self.epochs()):
       try:
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype),
-            like(epoch))
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like(epoch))
         got = self.manager.restore(epoch, args=ocp.args.Composite(
             arrays=ocp.args.StandardRestore(abstract),
             meta=ocp.args.JsonRestore()))

@@ -22,9 +22,13 @@ import time
 import zipfile
 
 from absl import logging
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxmem import errors
+from jaxmem import execution
+from jaxmem import measures
 from jaxmem import records
 from jaxmem.analysis import table
 
@@ -42,7 +46,12 @@ class Analysis:
 def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
                   critical_examples: int | None = None,
                   cache_dir: pathlib.Path | None = None) -> dict[str, np.ndarray]:
-  """A finished run's prediction depths and final critical samples, cached.
+  """A finished run's prediction depths and final critical samples.
+
+  Taken from the run's own records when it measured them with these settings
+  (config.depth.k, config.critical.examples); else computed on the device from
+  the final checkpoint, each stage cached as soon as it is done (depth.npz,
+  critical.npz), with progress and an ETA.
 
   Args:
     path: the workdir.
@@ -50,47 +59,101 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
     k: neighbours of the prediction-depth probes.
     critical_examples: training examples searched for critical samples
       (evenly spaced); None: the run's config.critical.examples; 0: none.
-    cache_dir: where the cache lives; default <workdir>/analysis.
+    cache_dir: where the caches live; default <workdir>/analysis.
 
   Returns:
     {"depth": int [L, N], "critical": float [L, N] (1, 0, NaN: not searched)}.
   """
-  # pylint: disable=g-import-not-at-top  (the device work imports JAX)
-  from jaxmem import train
-  from jaxmem.analysis import critical
-  from jaxmem.analysis import depth
   wd = records.Workdir(path)
   config = wd.read_json("config.json")["config"]
+  examples = wd.read_examples()
   count = config["critical"]["examples"] if critical_examples is None else critical_examples
-  settings = json.dumps(dict(k=k, critical_examples=count,
-                             critical=config["critical"]), sort_keys=True)
-  cache = pathlib.Path(cache_dir or wd.path / "analysis") / "lanes.npz"
+  cache_dir = pathlib.Path(cache_dir or wd.path / "analysis")
+  lazy = _LazyRun(path, data_dir)
+  if config.get("depth", {}).get("k") == k and "depth" in examples:
+    depth = examples["depth"]
+  else:
+    depth = _stage(cache_dir / "depth.npz", dict(k=k), lambda: _depths(lazy(), k))
+  n = depth.shape[1]
+  critical = np.full(depth.shape, np.nan)
+  if count and count == config["critical"]["examples"] and "critical" in examples:
+    found = examples["critical"].astype(np.float64)
+    critical = np.where(found >= 0, found, np.nan)
+  elif count:
+    settings = dict(examples=count, critical=config["critical"],
+                    epoch=config["num_epochs"])
+    index = measures.critical.sample(n, count)
+    found = _stage(cache_dir / "critical.npz", settings,
+                   lambda: _criticals(lazy(), index))
+    critical[:, index] = found
+  return dict(depth=depth, critical=critical)
+
+
+class _LazyRun:
+  """The run rebuilt from its workdir, only if a stage needs it."""
+
+  def __init__(self, path, data_dir):
+    self.path, self.data_dir, self.run = path, data_dir, None
+
+  def __call__(self):
+    if self.run is None:
+      from jaxmem import run as run_lib  # pylint: disable=g-import-not-at-top
+      self.run = run_lib.Run.from_workdir(self.path, self.data_dir)
+    return self.run
+
+
+def _stage(cache: pathlib.Path, settings: dict, compute) -> np.ndarray:
+  """A cached stage: the array in `cache` if made with `settings`, else computed
+  and written at once."""
+  settings = json.dumps(settings, sort_keys=True)
   try:
     with np.load(cache) as f:
       if str(f["settings"]) == settings:
-        return dict(depth=f["depth"], critical=f["critical"])
+        return f["values"]
   except FileNotFoundError:
     pass
   except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
     logging.warning("%s is damaged (%s): computing it again", cache, errors.cause(e))
-  start = time.perf_counter()
-  task, data, lane, state, lanes, _ = train.load_finished(str(path), data_dir)
-  n = int(data.train_labels.shape[0])
-  logging.info("%s: prediction depth (k=%d) of %d examples in %d lanes", path, k,
-               n, len(lanes))
-  depths = depth.compute(task, data, lane, state, k)["depth"]
-  crit = np.full(depths.shape, np.nan)
-  if count:
-    index = critical.sample(n, count)
-    logging.info("%s: critical-sample search on %d examples in %d lanes", path,
-                 len(index), len(lanes))
-    crit[:, index] = critical.compute(task, data, lane, state, index,
-                                      config["num_epochs"])
-  logging.info("%s: lane measures in %.1f s", path, time.perf_counter() - start)
+  values = compute()
   buffer = io.BytesIO()
-  np.savez_compressed(buffer, depth=depths, critical=crit, settings=settings)
+  np.savez_compressed(buffer, values=values, settings=settings)
   _write(cache.parent, cache.name, buffer.getvalue())
-  return dict(depth=depths, critical=crit)
+  return values
+
+
+def _depths(the_run, k: int) -> np.ndarray:
+  task = the_run.task
+  return _over_groups(the_run, f"prediction depth (k={k})", lambda d, l, s: (
+      measures.depth.lane_depth(task, d, l, s.train, k)["depth"]))
+
+
+def _criticals(the_run, index: np.ndarray) -> np.ndarray:
+  task, epoch = the_run.task, the_run.config.num_epochs
+  at = jnp.asarray(index)
+  return _over_groups(the_run, f"critical samples ({len(index)} examples)",
+                      lambda d, l, s: measures.critical.lane_critical(
+                          task, d, l, s.train, at,
+                          measures.critical.search_key(l, epoch)))
+
+
+def _over_groups(the_run, what: str, fn) -> np.ndarray:
+  """fn(data, lane, state) of one lane over every lane, a group of lanes per
+  call so that progress (and an ETA) can be shown."""
+  total, plan = the_run.num_lanes, the_run.plan
+  size = min(total, max(plan.num_devices * plan.chunk, -(-total // 10)))
+  group = execution.Plan(size, min(plan.chunk, size), min(plan.num_devices, size))
+  lifted = jax.jit(group.lift(fn))
+  start, parts = time.perf_counter(), []
+  for first in range(0, total, size):
+    take = np.minimum(np.arange(first, first + size), total - 1)
+    pick = lambda x: x[take]
+    out = lifted(the_run.data, jax.tree.map(pick, the_run.lane),
+                 jax.tree.map(pick, the_run.state))
+    parts.append(np.asarray(out)[: total - first])
+    done, seconds = min(first + size, total), time.perf_counter() - start
+    logging.info("%s: %d/%d lanes, %.0f s, ETA %.0f s", what, done, total, seconds,
+                 seconds / done * (total - done))
+  return np.concatenate(parts)
 
 
 def _write(folder: pathlib.Path, name: str, data: bytes) -> None:
@@ -157,8 +220,8 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
   runs, holdout_runs = [], []
   for i, (wd, ex) in enumerate(zip(workdirs, examples)):
     cache = pathlib.Path(out) / "cache" / f"{i}_{wd.path.name}" if out else None
-    measures = lane_measures(wd.path, data_dir, k, critical_examples, cache)
-    runs.append(table.per_lane(ex, measures["depth"], measures["critical"]))
+    found = lane_measures(wd.path, data_dir, k, critical_examples, cache)
+    runs.append(table.per_lane(ex, found["depth"], found["critical"]))
     if ex["in_subset"].all():
       continue
     if (ex["labels"] != ex["labels"][:1]).any():
@@ -167,9 +230,13 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
           "held-out accuracy is judged on each lane's own labels; for C-scores "
           "of one noisy data set use corruption_draw='shared'", wd.path)
     live = ex["diverged_epoch"] < 0
-    holdout_runs.append((ex["train_correct"][live, -1], ex["in_subset"][live]))
+    holdout_runs.append((ex["train_correct"][live], ex["in_subset"][live]))
   cols = table.build(runs, examples[0]["train_index"], examples[0]["clean_labels"],
                      num_classes, holdout_runs)
+  if "cscore" in cols and np.isnan(cols["cscore"]).any():
+    logging.warning("%d of %d examples were held out by no lane: their C-score is "
+                    "NaN (more lanes, or a smaller subset ratio, cover them)",
+                    int(np.isnan(cols["cscore"]).sum()), len(cols["cscore"]))
   names, matrix = table.correlations(cols)
   folder = pathlib.Path(out) if out else workdirs[0].path / "analysis"
   try:

@@ -120,54 +120,82 @@ def _pad_to(x: jax.Array, size: int) -> jax.Array:
 
 
 def _chunked(fn, num_lanes: int, chunk: int):
-  """Lanes in chunks of `chunk` (vmapped), chunks in sequence (lax.map)."""
-  vmapped = jax.vmap(fn, in_axes=(None, 0, 0, None))
+  """fn(shared, lanes) over lanes in chunks of `chunk` (vmapped), chunks in
+  sequence (lax.map); `lanes` carries the leading lane axis."""
+  vmapped = jax.vmap(fn, in_axes=(None, 0))
   if chunk >= num_lanes:
     return vmapped
   per_chunk = fn if chunk == 1 else vmapped
   padded = -(-num_lanes // chunk) * chunk
 
-  def run(data, lane, state, epoch):
+  def run(shared, lanes):
     def split(x):
       x = _pad_to(x, padded)
       return x.reshape((-1, chunk) + x.shape[1:]) if chunk > 1 else x
-    out = jax.lax.map(lambda ls: per_chunk(data, ls[0], ls[1], epoch),
-                      jax.tree.map(split, (lane, state)))
+    out = jax.lax.map(lambda ls: per_chunk(shared, ls), jax.tree.map(split, lanes))
     merge = lambda x: x.reshape((-1,) + x.shape[2:]) if chunk > 1 else x
     return jax.tree.map(lambda x: merge(x)[:num_lanes], out)
   return run
 
 
-def over_lanes(fn, num_lanes: int, chunk: int, num_devices: int = 1):
-  """Lifts fn(data, lane, state, epoch) of ONE lane to a leading lane axis [L].
+def over_lanes(fn, num_lanes: int, chunk: int, num_devices: int = 1,
+               lane_args: tuple[int, ...] = (1, 2)):
+  """Lifts fn of ONE lane to a leading lane axis [L].
 
   Args:
     fn: the one-lane function; returns a pytree of arrays.
     num_lanes: L.
     chunk: lanes vmapped together on a device.
     num_devices: devices to split the lanes over (the first of `devices()`).
+    lane_args: the positions of fn's arguments that carry the lane axis (for
+      the epoch, fn(data, lane, state, epoch): (1, 2)); the others are shared
+      by every lane.
 
   Returns:
-    A function of (data, lane [L], state [L], epoch) -> outputs [L].
+    A function of the same arguments, those at `lane_args` with a leading
+    lane axis [L], returning outputs [L].
   """
+  lane_args = tuple(lane_args)
+
+  def packed(shared, lanes):
+    args, shared, lanes = [], list(shared), list(lanes)
+    for i in range(len(shared) + len(lanes)):
+      args.append(lanes.pop(0) if i in lane_args else shared.pop(0))
+    return fn(*args)
+
+  def unpack(args):
+    return (tuple(a for i, a in enumerate(args) if i not in lane_args),
+            tuple(a for i, a in enumerate(args) if i in lane_args))
+
   if num_devices == 1:
-    return _chunked(fn, num_lanes, chunk)
+    lifted = _chunked(packed, num_lanes, chunk)
+    return lambda *args: lifted(*unpack(args))
   per_device = -(-num_lanes // num_devices)
   mesh = jax.sharding.Mesh(np.asarray(devices()[:num_devices]), ("lanes",))
-  local = jax.shard_map(_chunked(fn, per_device, chunk), mesh=mesh,
-                        in_specs=(P(), P("lanes"), P("lanes"), P()),
-                        out_specs=P("lanes"),
+  local = jax.shard_map(_chunked(packed, per_device, chunk), mesh=mesh,
+                        in_specs=(P(), P("lanes")), out_specs=P("lanes"),
                         # Lanes never communicate; without this, lax.switch
                         # branches that do and do not read per-lane values
                         # (input corruptions) fail JAX's replication check.
                         check_vma=False)
 
-  def run(data, lane, state, epoch):
-    padded = jax.tree.map(lambda x: _pad_to(x, per_device * num_devices),
-                          (lane, state))
-    out = local(data, *padded, epoch)
+  def run(*args):
+    shared, lanes = unpack(args)
+    padded = jax.tree.map(lambda x: _pad_to(x, per_device * num_devices), lanes)
+    out = local(shared, padded)
     return jax.tree.map(lambda x: x[:num_lanes], out)
   return run
+
+
+def over_examples(fn):
+  """vmaps fn over a leading example axis of every argument.
+
+  For per-example randomness (a key per example index, so that an example's
+  draw does not depend on which others share its batch). Lanes are lifted by
+  `over_lanes` only; this is the one other batching, kept here so that
+  every vmap of jaxmem lives in this module.
+  """
+  return jax.vmap(fn)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,9 +205,10 @@ class Plan:
   chunk: int  # Lanes vmapped together on a device.
   num_devices: int  # Devices the lanes are split over.
 
-  def lift(self, fn):
-    """over_lanes(fn) with this plan."""
-    return over_lanes(fn, self.num_lanes, self.chunk, self.num_devices)
+  def lift(self, fn, lane_args: tuple[int, ...] = (1, 2)):
+    """over_lanes(fn, lane_args=...) with this plan: the only way jaxmem's
+    programs of one lane become programs of every lane."""
+    return over_lanes(fn, self.num_lanes, self.chunk, self.num_devices, lane_args)
 
   def describe(self) -> dict:
     return dict(backend=jax.default_backend(),

@@ -124,7 +124,23 @@ def base_config() -> ml_collections.ConfigDict:
       step=0.25 / 255,  # Step along the gradient's sign (Arpit: 0.25/255).
       noise=0.2 / 255,  # Std of the Gaussian noise added per step (Arpit: 0.2/255).
       iterations=100,  # Most search steps per example (Arpit: 100).
+      # Arpit's code stops the whole search once an iteration finds fewer than
+      # 20 new critical samples; 20 does the same, 0 searches each example on.
+      stop_below=0,
   ))
+
+  # What a run records (jaxmem.measures). Evaluate the train and test splits
+  # every N epochs and after the last; rows of other epochs hold null there.
+  c.eval_every_epochs = 1
+  # The full per-epoch history of every example ([lanes, epochs, N] predictions
+  # and presentations, in <workdir>/history/, jaxmem.history): "on", "off", or
+  # "auto" (on when it would take under 256 MB). Per-example accumulators
+  # (forgetting, learned, settled epochs, ...) are recorded whatever this says.
+  c.record_history = "auto"
+  # Prediction depth (Baldock et al. 2021) after the last epoch: k of the k-NN
+  # probes (Baldock: 30); 0: not during training (jaxmem analyze computes it).
+  c.depth = ml_collections.ConfigDict(dict(k=0))
+  c.tensorboard = False  # Write TensorBoard curves (needs the [tensorboard] extra).
 
   # Checkpoints (Orbax, in <workdir>/checkpoints): a rerun of the same command
   # resumes from the newest good one.
@@ -186,7 +202,10 @@ def validate(config) -> None:
       num_epochs=(1, 10**7), batch_size=(1, None), eval_batch_size=(1, None),
       checkpoint_keep=(1, None), train_size=(0, None), test_size=(0, None),
       lane_chunk=(0, None), num_devices=(0, None),
-      checkpoint_every_epochs=(0, None)))
+      checkpoint_every_epochs=(0, None), eval_every_epochs=(1, None)))
+  errors.check_choice("config.record_history", config.record_history,
+                      ("auto", "on", "off"))
+  _integers(config.depth, dict(k=(0, None)), "config.depth.")
   if config.first_seed + config.num_seeds > 2**31:
     raise errors.UserError(
         f"config.first_seed + config.num_seeds must be <= 2**31, got "
@@ -194,7 +213,8 @@ def validate(config) -> None:
   _integers(config.preprocess, dict(crop=(0, None), random_shift=(0, None)),
             "config.preprocess.")
   _integers(config.critical, dict(every_epochs=(0, None), examples=(1, None),
-                                  iterations=(1, 10**6)), "config.critical.")
+                                  iterations=(1, 10**6), stop_below=(0, None)),
+            "config.critical.")
   _integers(config.synthetic, dict(num_train=(1, None), num_test=(1, None),
                                    num_classes=(2, 2**15), seed=(0, 2**32 - 1)),
             "config.synthetic.")

@@ -10,7 +10,6 @@ data order and (per-seed) corruption draw, so conditions are compared paired.
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmem import corruption
@@ -95,27 +94,21 @@ def expand(config) -> Lanes:
   )
 
 
-def keys(seed: int, seed_index: np.ndarray, stream: str,
-         shared: bool = False) -> jax.Array:
-  """Returns the keys of one named stream for every lane.
+def lane_keys(seed: int, seed_index: jax.Array, shared_corruption: bool) -> dict:
+  """One lane's keys, one per named stream: uint32 [2] each.
 
   Args:
-    seed: the config's seed.
-    seed_index: int [L].
-    stream: a name in STREAMS.
-    shared: if True, every lane gets the same key (it ignores the seed index),
-      e.g. Zhang's one fixed random labelling.
-
-  Returns:
-    uint32 [L, 2] raw keys.
+    seed: the config's seed (static).
+    seed_index: int32 [], the lane's seed index.
+    shared_corruption: the corruption stream ignores the seed index, so that
+      every lane gets one draw (Zhang's one fixed random labelling).
   """
   root = jax.random.PRNGKey(seed)
-  if shared:
-    one = jax.random.fold_in(root, STREAMS[stream])
-    return jnp.broadcast_to(one, (len(seed_index),) + one.shape)
-  per_seed = jax.vmap(lambda s: jax.random.fold_in(root, s))(
-      jnp.asarray(seed_index))
-  return jax.vmap(lambda k: jax.random.fold_in(k, STREAMS[stream]))(per_seed)
+  lane_key = jax.random.fold_in(root, seed_index)
+  out = {name: jax.random.fold_in(lane_key, c) for name, c in STREAMS.items()}
+  if shared_corruption:
+    out["corruption"] = jax.random.fold_in(root, STREAMS["corruption"])
+  return out
 
 
 def randomness(config) -> dict:

@@ -7,9 +7,11 @@ A run's folder explains itself:
                  data's source, library versions and devices.
   status.json    {"status": "running" | "done" | "failed" | "preempted", ...}.
   metrics.jsonl  one JSON object per lane per epoch.
-  examples.npz   per-example records, lane x example.
+  examples.npz   per-example records, lane x example (jaxmem.measures).
   summary.json   final numbers per lane, mean +- std per grid point.
   checkpoints/   Orbax checkpoints (jaxmem.checkpoint).
+  history/       the optional per-epoch history (jaxmem.history).
+  tensorboard/   optional TensorBoard curves (jaxmem.tensorboard).
   analysis/      written by jaxmem.analyze; report/ by jaxmem.report.
 Every file except metrics.jsonl is replaced atomically (temporary file, then
 rename); metrics.jsonl grows by whole lines written in one call, and a failed
@@ -26,7 +28,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import tempfile
 import zipfile
 
@@ -35,19 +36,16 @@ import numpy as np
 from jaxmem import errors
 from jaxmem import ownership
 
-# Config keys that change how a run executes but not its results: a run may
-# be resumed with other values of these.
-EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_every_epochs",
-                  "checkpoint_keep")
 FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
          "summary.json")
-FOLDERS = ("checkpoints", "checkpoints_damaged")  # Wholly jaxmem's (under a marker).
+# Wholly jaxmem's (under a marker).
+FOLDERS = ("checkpoints", "checkpoints_damaged", "history", "tensorboard")
 DERIVED = ("analysis", "report")  # Hold a manifest of what jaxmem wrote there.
 MANIFEST = ".jaxmem-files.json"
 STATUSES = ("running", "done", "failed", "preempted")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-_TEMPORARY = re.compile(r"^\.(%s)\..+" % "|".join(re.escape(n) for n in FILES))
+TEMPORARY = re.compile(r"^\.(%s)\..+" % "|".join(re.escape(n) for n in FILES))
 
 
 def _default(obj):
@@ -214,112 +212,6 @@ class Workdir:
   def checkpoints(self) -> pathlib.Path:
     return self.path / "checkpoints"
 
-  # Deciding what a run may do with the folder.
-
-  def inspect(self, config: dict, overwrite: bool, locked: bool = False) -> bool:
-    """Decides, without writing anything, between a fresh run and resuming.
-
-    Args:
-      config: the command's config, as a dict.
-      overwrite: replace the jaxmem run the folder holds, finished or not.
-      locked: this process holds the folder's lock (`begin`).
-
-    Returns:
-      True to resume the unfinished run of the same config that the folder
-      holds; False for a fresh run.
-
-    Raises:
-      UserError: the path is not a usable folder; the folder holds files
-        jaxmem did not write; its marker or status is damaged; another process
-        writes it; it holds a finished run (without overwrite), or an
-        unfinished run of a config that differs in the keys named.
-    """
-    path = self.path
-    if os.path.lexists(path) and not path.exists():
-      raise errors.UserError(
-          f"--workdir {path} is a dangling link (to {os.readlink(path)})")
-    if not path.exists():
-      _check_creatable(path)
-      return False
-    if not path.is_dir():
-      raise errors.UserError(f"--workdir {path} exists and is not a folder")
-    try:
-      marker = ownership.read_marker(path)
-      entries = [] if marker else ownership.foreign_entries(path)
-    except PermissionError as e:
-      raise errors.filesystem(e, "cannot read") from None
-    if marker is None:
-      if entries:
-        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-        raise errors.UserError(
-            f"--workdir {path} holds files jaxmem did not write ({shown}) and no "
-            f"{ownership.MARKER}; jaxmem writes only into an empty or new folder "
-            "or its own workdir, and deletes nothing else: choose another --workdir")
-      _check_writable(path)
-      return False
-    live = None if locked else ownership.holder(path)
-    if live is not None:
-      raise errors.UserError(
-          f"--workdir {path} is in use by another jaxmem, {live}; wait for it to "
-          "finish or stop it (SIGTERM checkpoints and stops it), or choose "
-          "another --workdir")
-    _check_writable(path)
-    if overwrite:
-      return False
-    status = self.read_status()
-    if status is not None and status["status"] == "done":
-      raise errors.UserError(
-          f"--workdir {path} already holds a finished run; pass --overwrite to "
-          "replace it, or choose another --workdir")
-    if not (path / "config.json").exists():
-      return True  # Stopped before its config was written: nothing to keep.
-    differ = config_diff(self.read_json("config.json")["config"], config)
-    if differ:
-      raise errors.UserError(
-          f"--workdir {path} holds a run of another config (it differs in "
-          f"{', '.join(differ)}); pass --overwrite to replace it, or choose "
-          "another --workdir")
-    return True
-
-  def begin(self, config: dict, overwrite: bool) -> bool:
-    """`inspect` again (under the lock), then prepares the folder.
-
-    A fresh run removes what an earlier jaxmem run left (only jaxmem's own
-    files) and writes a new marker; a resumed run removes the temporary files
-    of interrupted writes. Returns True to resume.
-    """
-    resume = self.inspect(config, overwrite, locked=True)
-    self.path.mkdir(parents=True, exist_ok=True)
-    if resume:
-      self.remove_temporary()
-      if ownership.read_marker(self.path) is None:
-        self.write_json(ownership.MARKER, ownership.new_marker())
-      return True
-    self.clear()
-    self.write_json(ownership.MARKER, ownership.new_marker())
-    return False
-
-  def clear(self) -> None:
-    """Removes a previous jaxmem run's files (and nothing else)."""
-    for name in FILES:
-      (self.path / name).unlink(missing_ok=True)
-    for name in FOLDERS:
-      shutil.rmtree(self.path / name, ignore_errors=True)
-    for name in DERIVED:
-      remove_owned(self.path / name)
-    self.remove_temporary()
-
-  def remove_temporary(self) -> None:
-    """Removes leftovers of interrupted writes: temporary files and the
-    temporary folders of checkpoint saves."""
-    for entry in self.path.iterdir():
-      if _TEMPORARY.match(entry.name):
-        entry.unlink(missing_ok=True)
-    if self.checkpoints.is_dir():
-      for entry in self.checkpoints.iterdir():
-        if ".orbax-checkpoint-tmp" in entry.name:
-          shutil.rmtree(entry, ignore_errors=True)
-
   # Writing.
 
   def write_json(self, name: str, obj) -> None:
@@ -408,42 +300,3 @@ class Workdir:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write(self.path / "examples.npz", buffer.getvalue())
-
-
-def _check_creatable(path: pathlib.Path) -> None:
-  """Raises UserError if the folder `path` could not be created."""
-  parent = path.parent
-  while not parent.exists():
-    parent = parent.parent
-  if not parent.is_dir():
-    raise errors.UserError(f"--workdir {path}: {parent} is not a folder")
-  if not os.access(parent, os.W_OK | os.X_OK):
-    raise errors.UserError(f"--workdir {path}: cannot create it in {parent} "
-                           "(not writable)")
-
-
-def _check_writable(path: pathlib.Path) -> None:
-  """Raises UserError naming the cause if nothing can be written in `path`."""
-  try:
-    fd, tmp = tempfile.mkstemp(dir=path, prefix=".status.json.")
-    os.close(fd)
-    os.unlink(tmp)
-  except OSError as e:
-    raise errors.UserError(f"--workdir {path} is not writable: {errors.cause(e)}") from None
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[prefix + key] = value
-  return flat
-
-
-def config_diff(old: dict, new: dict) -> list[str]:
-  """Returns the config keys whose values differ, ignoring EXECUTION_KEYS."""
-  old, new = (_flatten(json.loads(dumps(c))) for c in (old, new))
-  return sorted(k for k in old.keys() | new.keys()
-                if k not in EXECUTION_KEYS and old.get(k) != new.get(k))

@@ -121,11 +121,20 @@ def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
   written.append(figures.example_grid(name, _images(runs[0], analysis_args.get("data_dir")),
                                       cols, measure, table.HARDNESS[measure], folder))
   table_link = os.path.relpath(result.folder / "difficulty.csv", folder)
+  coverage = ""
+  if "cscore" in cols:
+    uncovered = int(np.isnan(cols["cscore"]).sum())
+    coverage = (f" C-score coverage: every example was held out by "
+                f"{int(cols['heldout_lanes'].min())} to "
+                f"{int(cols['heldout_lanes'].max())} lanes" if not uncovered else
+                f" C-score coverage: {uncovered} examples were held out by no lane "
+                "(their C-score is NaN)")
+    coverage += f", over {int(cols['cscore_runs'].max())} run(s)."
   return ([f"## Per-example difficulty: {name}", "",
            f"{len(cols['index'])} training examples, pooled over "
            f"{len(pooled['mask'])} lanes of "
            f"{', '.join(r.name for r in runs)}. The table, one row per example: "
-           f"[difficulty.csv]({table_link}) (and .parquet).",
+           f"[difficulty.csv]({table_link}) (and .parquet).{coverage}",
            "", "Spearman rank correlations between hardness measures (each signed so "
            "that larger is harder; C-score enters as 1 - C-score):", "",
            difficulty.correlation_table(result.names, result.correlations), ""]

@@ -1,7 +1,7 @@
 """One lane's training: init, loss, train step, evaluation and the scanned epoch.
 
 Everything here is written for a single training run and knows nothing of the
-lane axis; `jaxmem.train` vmaps and jits it in one place. Sums and counts come
+lane axis; jaxmem.execution lifts it over the lanes in one place. Sums and counts come
 out of the epoch; rates are computed on the host.
 """
 
@@ -59,6 +59,13 @@ class TrainState(struct.PyTreeNode):
   # int32 [], the step at which the loss or a gradient became NaN or infinite
   # (the lane is frozen from then on), or -1 while it trains normally.
   diverged: jax.Array
+
+
+class State(struct.PyTreeNode):
+  """A lane's whole state: its training state and its measures' accumulators
+  ({measure name: pytree}, see jaxmem.measures), saved and restored as one."""
+  train: TrainState
+  records: dict[str, Any]
 
 
 def loss_per_example(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -211,18 +218,17 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
 
 def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
                 epoch: jax.Array) -> tuple[TrainState, dict[str, Any]]:
-  """Trains one lane for one epoch (a lax.scan over its steps), then evaluates.
+  """Trains one lane for one epoch: a lax.scan over its steps.
 
   The lane visits a fresh permutation of its training examples (its subset)
-  each epoch, drawn from its order key and the epoch number; the remainder is
-  dropped.
+  each epoch, drawn from its order key and the epoch number (0-based); the
+  remainder is dropped.
 
   Returns:
     The new state, and {"steps": float32 [3] sums over the epoch's steps (see
     train_step), "diverged": the state's divergence step, "presented": int8
     [N], each example's correctness when it was presented this epoch (1 or 0;
-    -1 if the dropped remainder held it), "train": evaluate(train), "test":
-    evaluate(test)}.
+    -1 if it was not: held out, or in the dropped remainder)}.
   """
   n = data.train_labels.shape[0]
   steps, batch = task.steps_per_epoch, task.config.batch_size
@@ -234,6 +240,4 @@ def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
   presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
       correct.reshape(-1))
   return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
-                     presented=presented,
-                     train=evaluate(task, data, lane, state, "train"),
-                     test=evaluate(task, data, lane, state, "test"))
+                     presented=presented)

@@ -72,10 +72,10 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
 def _differs(held: dict, new: dict) -> list[str]:
   """Keys in which a finished run's config differs from `new`, not counting
   fields added to jaxmem after the run, where `new` holds their default."""
-  flat = records._flatten  # pylint: disable=protected-access
+  flat = admission._flatten  # pylint: disable=protected-access
   default, had = flat(experiment.base_config().to_dict()), flat(held)
   flat_new = flat(json.loads(records.dumps(new)))
-  return [k for k in records.config_diff(held, new)
+  return [k for k in admission.config_diff(held, new)
           if k in had or flat_new.get(k) != default.get(k)]
 
 

@@ -32,3 +32,12 @@ def uninterrupted(tmp_path_factory):
   path = tmp_path_factory.mktemp("uninterrupted") / "run"
   assert processes.finish(processes.start(path)) == 0
   return path
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_no_history(tmp_path_factory):
+  """The same, with config.record_history=off."""
+  from tests import processes  # pylint: disable=g-import-not-at-top
+  path = tmp_path_factory.mktemp("uninterrupted_no_history") / "run"
+  assert processes.finish(processes.start(path, "--config.record_history=off")) == 0
+  return path

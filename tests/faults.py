@@ -78,7 +78,7 @@ FAULTS = [
     Fault("a truncated examples.npz", "analyze: one line naming the file; the "
           "report keeps its run tables and says why the rest is missing", "the run",
           "test_workdir::test_readers_name_a_damaged_file_in_one_line"),
-    Fault("a damaged analysis/lanes.npz (a cache)", "a warning, computed again",
+    Fault("a damaged analysis/depth.npz (a cache)", "a warning, computed again",
           "the run", "test_workdir::test_a_damaged_analysis_cache_is_computed_again"),
     Fault("metrics.jsonl missing epochs or holding rows twice", "the report "
           "warns, naming the counts", "the run",

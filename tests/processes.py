@@ -105,7 +105,7 @@ def final_params(workdir: pathlib.Path, epoch_=None):
   ckpts = checkpoint.Checkpoints(pathlib.Path(workdir) / "checkpoints", keep=10)
   arrays, _ = ckpts.read(ckpts.epochs()[-1] if epoch_ is None else epoch_)
   ckpts.close()
-  return arrays["state"]["params"]
+  return arrays["state"]["train"]["params"]
 
 
 def assert_same_results(a: pathlib.Path, b: pathlib.Path):
@@ -122,6 +122,13 @@ def assert_same_results(a: pathlib.Path, b: pathlib.Path):
   for key in ea:
     np.testing.assert_array_equal(ea[key], eb[key], err_msg=key)
   assert ra.status() == rb.status() == "done"
+  assert (a / "history").exists() == (b / "history").exists()
+  if (a / "history").exists():
+    from jaxmem import history  # pylint: disable=g-import-not-at-top
+    ha, hb = history.open_history(a / "history"), history.open_history(b / "history")
+    for key in ha:
+      np.testing.assert_array_equal(ha[key].read().result(), hb[key].read().result(),
+                                    err_msg=f"history {key}")
   pa, pb = final_params(a), final_params(b)
   for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
     np.testing.assert_array_equal(x, y)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from jaxmem import history
 from jaxmem import records
+from jaxmem import run as run_lib
 from jaxmem import train
 from jaxmem.analysis import dynamics
 from jaxmem.analysis import fit
@@ -20,10 +22,11 @@ def test_forgetting_events_counted_by_hand():
       [-1, 0, 1, -1, 1],
       [1, 0, 1, -1, 1],
   ], np.int8)
-  # Example 0: 1,0,1,0,1 -> two events. Example 1: never correct, presented 5
-  # times -> 5. Example 2: always right -> 0. Example 3: never presented -> 0.
-  # Example 4: 0,1,0,1,1 (the -1 in epoch 3 skipped) -> one event.
-  np.testing.assert_array_equal(dynamics.forgetting_events(presented), [2, 5, 0, 0, 1])
+  # Example 0: 1,0,1,0,1 -> two events. Example 1: never correct -> the 6
+  # epochs, as Toneva's code counts the never learned (its `npresentations`).
+  # Example 2: always right -> 0. Example 3: never presented, so never learned
+  # -> 6. Example 4: 0,1,0,1,1 (the -1 in epoch 3 skipped) -> one event.
+  np.testing.assert_array_equal(dynamics.forgetting_events(presented), [2, 6, 0, 6, 1])
   np.testing.assert_array_equal(dynamics.unforgettable(presented),
                                 [False, False, True, False, False])
 
@@ -70,7 +73,7 @@ def test_presented_correctness_is_recorded_from_the_training_pass(tmp_path):
   c = tiny(num_seeds=1, num_epochs=3, batch_size=40)  # 192 = 4 x 40 + 32 dropped.
   train.run(c, str(tmp_path))
   ex = records.Workdir(tmp_path).read_examples()
-  presented = ex["presented_correct"]
+  presented = history.open_history(tmp_path / "history")["presented"].read().result()
   assert presented.shape == (1, 3, 192)
   # Each epoch presents 160 examples once and drops 32.
   np.testing.assert_array_equal((presented >= 0).sum(axis=-1), [[160, 160, 160]])
@@ -108,18 +111,19 @@ def test_lanes_train_on_their_own_equal_subsets(tmp_path):
   c = tiny(num_seeds=4, num_epochs=2, subset_ratio=0.5, batch_size=16)
   train.run(c, str(tmp_path))
   ex = records.Workdir(tmp_path).read_examples()
-  member, presented = ex["in_subset"], ex["presented_correct"]
+  member = ex["in_subset"]
+  presented = history.open_history(tmp_path / "history")["presented"].read().result()
   assert member.shape == (4, 192) and np.all(member.sum(axis=1) == 96)
   assert len({m.tobytes() for m in member}) == 4  # Each lane its own subset.
   assert np.all(presented[~np.broadcast_to(member[:, None], presented.shape)] == -1)
   assert np.all((presented >= 0).sum(axis=-1) == 96)  # 6 steps x 16.
   rows = records.Workdir(tmp_path).read_metrics()
   for r in rows[-4:]:
-    lane, correct = r["lane"], ex["train_correct"][r["lane"], -1]
+    lane, correct = r["lane"], ex["train_correct"][r["lane"]]
     assert r["train_acc"] == pytest.approx(correct[member[lane]].mean())
     assert r["holdout_acc"] == pytest.approx(correct[~member[lane]].mean())
   # A lane's subset depends on its seed index only, not on its neighbours.
-  alone = train.setup(tiny(num_seeds=1, subset_ratio=0.5, batch_size=16))[2]
+  alone = run_lib.Run.build(tiny(num_seeds=1, subset_ratio=0.5, batch_size=16)).lane
   np.testing.assert_array_equal(np.asarray(alone.subset[0]), np.flatnonzero(member[0]))
 
 

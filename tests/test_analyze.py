@@ -1,5 +1,6 @@
 """jaxmem.analyze end to end on real USPS digits: the command, its files, its cache."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,14 +13,14 @@ from jaxmem import errors
 from jaxmem import experiment
 from jaxmem import train
 from jaxmem.analysis import table
-from jaxmem.analysis.critical import sample as table_sample
+from jaxmem.measures.critical import sample as table_sample
 
 
 def _usps(**overrides):
   c = experiment.load("difficulty_usps")
   c.unlock()
-  c.update(dict(train_size=512, test_size=256, model="mlp", mlp_widths=(32,),
-                num_seeds=4, num_epochs=3, batch_size=32, **overrides))
+  c.update({**dict(train_size=512, test_size=256, model="mlp", mlp_widths=(32,),
+                  num_seeds=4, num_epochs=3, batch_size=32), **overrides})
   c.critical.update(dict(examples=64, iterations=10, every_epochs=0))
   return c
 
@@ -65,16 +66,32 @@ def test_analyze_command_pools_subset_runs_into_one_table(usps_runs, tmp_path):
   assert matrix[names.index("forgetting_mean"), names.index("cscore")] > 0
 
 
-def test_lane_measures_are_cached_and_recomputed_when_settings_change(usps_runs):
+def test_lane_measures_are_cached_by_stage_and_recomputed_when_settings_change(
+    usps_runs, caplog):
   path = usps_runs[0]
+  caplog.set_level(logging.INFO)
   first = difficulty.lane_measures(path, k=5, critical_examples=16)
-  cache = path / "analysis" / "lanes.npz"
-  stamp = cache.stat().st_mtime_ns
+  assert "prediction depth (k=5): 4/4 lanes" in caplog.text and "ETA" in caplog.text
+  depth, critical = path / "analysis" / "depth.npz", path / "analysis" / "critical.npz"
+  stamps = depth.stat().st_mtime_ns, critical.stat().st_mtime_ns
   again = difficulty.lane_measures(path, k=5, critical_examples=16)
-  assert cache.stat().st_mtime_ns == stamp  # Read, not recomputed.
+  assert (depth.stat().st_mtime_ns, critical.stat().st_mtime_ns) == stamps  # Read.
   np.testing.assert_array_equal(first["depth"], again["depth"])
   other = difficulty.lane_measures(path, k=3, critical_examples=16)
-  assert cache.stat().st_mtime_ns != stamp and other["depth"].shape == (4, 512)
+  assert depth.stat().st_mtime_ns != stamps[0] and other["depth"].shape == (4, 512)
+  assert critical.stat().st_mtime_ns == stamps[1]  # Its settings did not change.
+
+
+def test_a_run_that_measured_depth_itself_is_not_measured_again(tmp_path):
+  c = _usps(subset_ratio=0.5, num_seeds=2)
+  c.depth.k = 5
+  train.run(c, str(tmp_path))
+  measured = difficulty.lane_measures(tmp_path, k=5, critical_examples=0)
+  assert not (tmp_path / "analysis" / "depth.npz").exists()  # Taken from examples.npz.
+  # The analysis's own computation from the final checkpoint gives the same:
+  np.testing.assert_array_equal(
+      measured["depth"], difficulty._depths(  # pylint: disable=protected-access
+          difficulty._LazyRun(tmp_path, None)(), 5))  # pylint: disable=protected-access
 
 
 def test_bad_analysis_input(usps_runs, tmp_path):

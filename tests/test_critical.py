@@ -8,7 +8,7 @@ import pytest
 from jaxmem import experiment
 from jaxmem import records
 from jaxmem import train
-from jaxmem.analysis import critical
+from jaxmem.measures import critical
 from tests.test_train import tiny
 
 
@@ -46,6 +46,23 @@ def test_an_example_search_does_not_depend_on_its_batch():
   np.testing.assert_array_equal(together, alone)
 
 
+def test_arpits_rule_stops_every_search_when_few_new_are_found():
+  x = jnp.asarray([[0.52, 0.52], [0.6, 0.6], [0.49, 0.49], [0.2, 0.2]])
+  keys = jax.random.split(jax.random.PRNGKey(0), 4)
+  args = dict(radius=0.05, step=0.01, noise=0.0)
+  on = critical.langevin_search(_line, x, keys, iterations=100, stop_below=3, **args)
+  # No iteration finds 3 new ones here, so the rule stops after the first one:
+  one_step = critical.langevin_search(_line, x, keys, iterations=1, **args)
+  np.testing.assert_array_equal(on, one_step)
+  # Without the rule each search goes on, and finds the far side of the box.
+  off = critical.langevin_search(_line, x, keys, iterations=100, **args)
+  np.testing.assert_array_equal(off, [True, False, True, False])
+  assert on.sum() < off.sum()
+  # Chunking the examples changes nothing.
+  np.testing.assert_array_equal(
+      critical.langevin_search(_line, x, keys, iterations=100, chunk=3, **args), off)
+
+
 def test_sample_is_evenly_spaced_and_capped():
   np.testing.assert_array_equal(critical.sample(10, 4), [0, 3, 6, 9])
   assert len(critical.sample(5, 100)) == 5
@@ -70,6 +87,10 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
   for r in rows:
     if r["critical_ratio"] is not None:
       assert r["critical_ratio"] == pytest.approx(expected)
+  # The last search's verdicts are in examples.npz: 40 examples searched.
+  found = records.Workdir(tmp_path).read_examples()["critical"]
+  assert ((found >= 0).sum(axis=1) == 40).all()
+  assert found[found >= 0].mean() == pytest.approx(expected)
 
 
 def test_critical_settings_are_validated():

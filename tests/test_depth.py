@@ -1,20 +1,32 @@
 """Prediction depth: k-NN probes and depths on cases known by hand, and end to end."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmem import records
+from jaxmem import run as run_lib
+from jaxmem import steps
 from jaxmem import train
-from jaxmem.analysis import depth
+from jaxmem.measures import depth
 from tests.test_train import tiny
 
 
-def test_knn_leaves_the_example_out_and_votes():
-  emb = jnp.asarray([[0.0], [0.1], [0.2], [10.0], [10.1], [10.2]])
-  labels = jnp.asarray([0, 1, 0, 1, 1, 1])  # Example 1 sits among 0s.
-  pred = depth.knn_predict(emb, labels, k=2, num_classes=2, chunk=4)
-  # Example 1's two neighbours (0 and 2) say 0, whatever its own label; example
-  # 0's neighbours are 1 and 2: a tie between classes 1 and 0 goes to 0.
-  np.testing.assert_array_equal(pred, [0, 0, 0, 1, 1, 1])
+def test_knn_votes_from_the_support_and_leaves_the_query_out():
+  support = jnp.asarray([[0.0], [0.1], [0.2], [10.0], [10.1], [10.2]])
+  labels = jnp.asarray([0, 1, 0, 1, 1, 1])  # Support point 1 sits among 0s.
+  # Queries: the support itself (each leaving itself out), and a new point.
+  queries = jnp.concatenate([support, jnp.asarray([[0.15]])])
+  own = jnp.asarray([0, 1, 2, 3, 4, 5, -1])
+  pred = depth.knn_predict(queries, support, labels, k=2, num_classes=2,
+                           self_index=own, chunk=4)
+  # Point 1's two other neighbours (0 and 2) say 0, whatever its own label;
+  # point 0's are 1 and 2: a tie between 1 and 0 goes to 0. The new point at
+  # 0.15 has 1 and 2 as neighbours (itself is not in the support): a tie, 0.
+  np.testing.assert_array_equal(pred, [0, 0, 0, 1, 1, 1, 0])
+  # Without leaving itself out, point 1 votes for its own label and wins ties.
+  kept = depth.knn_predict(support, support, labels, k=1, num_classes=2)
+  np.testing.assert_array_equal(kept, labels)
 
 
 def test_depth_is_the_first_layer_from_which_all_probes_agree():
@@ -24,20 +36,38 @@ def test_depth_is_the_first_layer_from_which_all_probes_agree():
   np.testing.assert_array_equal(depth.depth_from_agreement(agree), [1, 0, 3, 2])
 
 
-def test_prediction_depth_of_a_trained_run(tmp_path):
-  c = tiny(num_seeds=2, num_epochs=3)
+def _numpy_depth(embeddings, subset, labels, pred, k, num_classes):
+  """Baldock's depth recomputed in numpy for one lane (support: its subset)."""
+  n = len(pred)
+  agree = []
+  for e in embeddings:
+    d = ((e[:, None] - e[None, subset]) ** 2).sum(-1)
+    for position, example in enumerate(subset):
+      d[example, position] = np.inf  # A training example leaves itself out.
+    neighbours = np.argsort(d, axis=1, kind="stable")[:, :k]
+    votes = np.zeros((n, num_classes))
+    for i in range(n):
+      np.add.at(votes[i], labels[subset][neighbours[i]], 1)
+    agree.append(votes.argmax(1) == pred)
+  agree = np.array(agree)
+  layers = len(embeddings)
+  return np.array([next((l for l in range(layers) if agree[l:, i].all()), layers)
+                   for i in range(n)])
+
+
+def test_depth_of_a_trained_run_uses_the_lanes_subset_and_the_softmax(tmp_path):
+  c = tiny(num_seeds=2, num_epochs=3, subset_ratio=0.5, batch_size=16,
+           **{"depth.k": 5})
   train.run(c, str(tmp_path))
-  task, data, lane, state, _, _ = train.load_finished(str(tmp_path))
-  out = depth.compute(task, data, lane, state, k=5)
-  layers = len(c.mlp_widths) + 2  # Input, hidden, logits.
-  assert out["depth"].shape == (2, 192) and out["probe_pred"].shape == (2, layers, 192)
-  assert out["depth"].min() >= 0 and out["depth"].max() <= layers
-  # The depths follow from the probes, recomputed here in numpy.
-  agree = out["probe_pred"] == out["pred"][:, None]
+  recorded = records.Workdir(tmp_path).read_examples()["depth"]
+  the_run = run_lib.Run.from_workdir(tmp_path)
   for lane_i in range(2):
-    for n in range(192):
-      expected = next((l for l in range(layers) if agree[lane_i, l:, n].all()), layers)
-      assert out["depth"][lane_i, n] == expected
-  # The final predictions are those the run recorded for its last epoch.
-  recorded = np.load(tmp_path / "examples.npz")["train_pred"][:, -1]
-  np.testing.assert_array_equal(out["pred"], recorded)
+    one = jax.tree.map(lambda x: x[lane_i], (the_run.lane, the_run.state.train))
+    x = steps.inputs(the_run.task, the_run.data, one[0], jnp.arange(192), "train", None)
+    logits, emb = the_run.task.model.apply(steps.variables(one[1]), x, train=False,
+                                           return_embeddings=True)
+    probes = [np.asarray(e) for e in emb[:-1]] + [np.asarray(jax.nn.softmax(logits))]
+    expected = _numpy_depth(probes, np.asarray(one[0].subset), np.asarray(one[0].labels),
+                            np.asarray(logits).argmax(1), 5, 10)
+    np.testing.assert_array_equal(recorded[lane_i], expected)
+  assert recorded.min() >= 0 and recorded.max() <= len(c.mlp_widths) + 2

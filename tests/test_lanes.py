@@ -38,16 +38,16 @@ def test_conditions_expand_to_presets():
 
 
 def test_keys_depend_only_on_seed_and_seed_index():
-  few = lanes.keys(0, np.asarray([0, 1]), "init")
-  many = lanes.keys(0, np.asarray([2, 0, 1, 1]), "init")
-  np.testing.assert_array_equal(few[0], many[1])
-  np.testing.assert_array_equal(few[1], many[3])
-  assert not np.array_equal(few[0], few[1])
-  streams = [lanes.keys(0, np.asarray([0]), s)[0] for s in lanes.STREAMS]
-  assert len({np.asarray(k).tobytes() for k in streams}) == len(lanes.STREAMS)
-  assert not np.array_equal(lanes.keys(1, np.asarray([0]), "init"), few[:1])
-  shared = lanes.keys(0, np.asarray([0, 1, 2]), "corruption", shared=True)
-  assert np.all(shared == shared[0])
+  key = lambda seed, index, shared=False: {
+      k: np.asarray(v) for k, v in lanes.lane_keys(seed, index, shared).items()}
+  a, b = key(0, 0), key(0, 1)
+  np.testing.assert_array_equal(key(0, 0)["init"], a["init"])  # Same seed index.
+  assert not np.array_equal(a["init"], b["init"])
+  assert len({k.tobytes() for k in a.values()}) == len(lanes.STREAMS)
+  assert not np.array_equal(key(1, 0)["init"], a["init"])
+  # A shared corruption draw ignores the seed index; the other streams do not.
+  np.testing.assert_array_equal(key(0, 0, True)["corruption"], key(0, 5, True)["corruption"])
+  assert not np.array_equal(key(0, 0, True)["order"], key(0, 5, True)["order"])
 
 
 @pytest.mark.parametrize("field,value,needle", [

@@ -21,13 +21,17 @@ _start, _epoch, assert_same_results = processes.start, processes.epoch, processe
 final_params = processes.final_params
 
 
-def test_sigkill_at_random_moments_then_resume_is_identical(uninterrupted, tmp_path):
-  """Killed three times at random moments in different epochs, resumed each time."""
+@pytest.mark.parametrize("history", ["on", "off"])
+def test_sigkill_at_random_moments_then_resume_is_identical(
+    uninterrupted, uninterrupted_no_history, tmp_path, history):
+  """Killed at random moments in different epochs (three times with the
+  history, once without), resumed each time: mid-epoch, mid-save, mid-append."""
   rng = random.Random(0)
   workdir = tmp_path / "run"
+  extra = [f"--config.record_history={history}"]
   kills = []
-  for target in (1, 4, 7):
-    proc = _start(workdir)
+  for target in (1, 4, 7) if history == "on" else (4,):
+    proc = _start(workdir, *extra)
     deadline = time.time() + 240
     while _epoch(workdir) < target and proc.poll() is None and time.time() < deadline:
       time.sleep(0.01)
@@ -39,8 +43,9 @@ def test_sigkill_at_random_moments_then_resume_is_identical(uninterrupted, tmp_p
     for line in (workdir / "metrics.jsonl").read_text().splitlines():
       json.loads(line)  # Never a torn line.
   assert kills == sorted(kills) and kills[-1] < 10, kills
-  assert _start(workdir).wait(timeout=300) == 0
-  assert_same_results(uninterrupted, workdir)
+  assert processes.finish(_start(workdir, *extra)) == 0
+  assert_same_results(uninterrupted if history == "on" else uninterrupted_no_history,
+                      workdir)
 
 
 def _four_epochs(tmp_path, name):

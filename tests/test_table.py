@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from jaxmem.analysis import dynamics
 from jaxmem.analysis import table
 
 
@@ -12,12 +13,26 @@ def _examples():
                         [[1, 1, 0], [1, 0, 1], [1, 1, 1]]], np.int8)
   correct = np.array([[[1, 0, 1], [0, 0, 1], [1, 0, 1]],
                       [[1, 1, 0], [1, 0, 1], [1, 1, 1]]], bool)
-  return dict(presented_correct=presented, train_correct=correct,
-              train_pred=np.where(correct, 0, 1).astype(np.int8),
+  return dict(history_to_records(presented, correct),
               labels=np.array([[0, 0, 0], [0, 0, 1]]),
               corrupted=np.array([[0, 0, 0], [0, 0, 1]], bool),
               in_subset=np.array([[1, 1, 0], [1, 1, 1]], bool),
               diverged_epoch=np.array([-1, -1]))
+
+
+def history_to_records(presented: np.ndarray, correct: np.ndarray) -> dict:
+  """examples.npz's accumulator fields, from a history [L, E, N] (the
+  predictions are 0 when correct, 1 when not)."""
+  pred = np.where(correct, 0, 1).astype(np.int8)
+  first = dynamics.first_learned_epoch(presented == 1)
+  return dict(forgetting=dynamics.forgetting_events(presented),
+              forgetting_events=np.where(first > 0, dynamics.forgetting_events(presented), 0),
+              ever_learned=first > 0, first_learned=first,
+              first_correct=dynamics.first_learned_epoch(correct),
+              settled=dynamics.settled_epoch(pred),
+              correct_epoch1=correct[:, 0].astype(np.int8),
+              cumulative_acc=correct.mean(axis=1), train_correct=correct[:, -1],
+              train_pred=pred[:, -1], epochs=np.int64(correct.shape[1]))
 
 
 def test_columns_on_a_design_known_by_hand():
@@ -34,6 +49,12 @@ def test_columns_on_a_design_known_by_hand():
   np.testing.assert_allclose(cols["unforgettable_frac"], [0.5, 0.0, 1.0])
   # First learned: example 1 never in lane 0 -> epochs + 1 = 4; lane 1 epoch 1.
   np.testing.assert_allclose(cols["first_learned_mean"], [1.0, 2.5, 2.0])
+  # First correct at an epoch's end: the same here (lane 0's example 2 is held out).
+  np.testing.assert_allclose(cols["first_correct_mean"], [1.0, 2.5, 2.0])
+  # Settled (predictions 0 right, 1 wrong): example 0 changes at epoch 3 in lane
+  # 0, never in lane 1; example 1 never in lane 0, at 3 in lane 1; example 2 at 2.
+  np.testing.assert_allclose(cols["settled_mean"], [2.0, 2.0, 2.0])
+  np.testing.assert_allclose(cols["cumulative_acc_mean"], [5 / 6, 1 / 3, 2 / 3])
   np.testing.assert_allclose(cols["error_epoch1"], [0.0, 0.5, 1.0])
   np.testing.assert_allclose(cols["final_error"], [0.0, 0.5, 0.0])
   np.testing.assert_allclose(cols["depth_mean"], [0.5, 2.0, 3.0])
@@ -55,6 +76,9 @@ def test_cscore_pools_subset_runs_exactly():
   np.testing.assert_allclose(cols["cscore"], [0.75, 0.75])
   # In-subset accuracy 1 everywhere: memorization = 1 - held-out accuracy.
   np.testing.assert_allclose(cols["memorization"], [0.25, 0.25])
+  # Coverage: both runs hold each example out in two lanes.
+  np.testing.assert_array_equal(cols["cscore_runs"], [2, 2])
+  np.testing.assert_array_equal(cols["heldout_lanes"], [4, 4])
 
 
 def _small(examples):
@@ -65,8 +89,8 @@ def _small(examples):
       out[k] = v
     elif k == "diverged_epoch":
       out[k] = np.full(4, -1)
-    elif v.ndim == 3:
-      out[k] = np.concatenate([v, v])[:, :, :2]
+    elif v.ndim == 0:
+      out[k] = v
     else:
       out[k] = np.concatenate([v, v])[:, :2]
   return out

@@ -211,12 +211,12 @@ def test_readers_name_a_damaged_file_in_one_line(run_copy, damage, file):
 
 def test_a_damaged_analysis_cache_is_computed_again(run_copy, caplog):
   difficulty.run([str(run_copy)], k=5)
-  cache = run_copy / "analysis" / "lanes.npz"
-  good = np.load(cache)["depth"]
+  cache = run_copy / "analysis" / "depth.npz"
+  good = np.load(cache)["values"]
   cache.write_bytes(cache.read_bytes()[:100])
   difficulty.run([str(run_copy)], k=5)
-  assert "lanes.npz is damaged" in caplog.text
-  np.testing.assert_array_equal(np.load(cache)["depth"], good)
+  assert "depth.npz is damaged" in caplog.text
+  np.testing.assert_array_equal(np.load(cache)["values"], good)
 
 
 def test_report_warns_of_missing_and_repeated_epochs(run_copy, caplog):

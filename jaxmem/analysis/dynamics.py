@@ -1,12 +1,17 @@
-"""Learning dynamics per example: forgetting, when learned, when settled, error rate.
+"""Learning dynamics per example from the full per-epoch history.
+
+The run records the same quantities as on-device accumulators
+(jaxmem.measures); these functions compute them from a history
+(jaxmem.history, `config.record_history`), for studies that want other
+statistics of the trajectory, and to check the accumulators against.
 
 Toneva et al. (2019): a forgetting event is a presentation at which an example
 is misclassified after having been classified correctly at its previous
 presentation, both judged in the training forward pass (training mode,
-augmented, before the update): examples.npz's `presented_correct`. An example
-never classified correctly is counted as forgotten at every presentation, so
-it sorts after every example that was learned. Unforgettable examples are
-learned and never forgotten.
+augmented, before the update): the history's `presented`. An example never
+classified correctly is counted, as in Toneva's code, as forgotten at every
+epoch (her `npresentations`), so it sorts after every example that was
+learned. Unforgettable examples are learned and never forgotten.
 
 Arpit et al. (2017, Fig. 1): an example's error rate over lanes after a given
 epoch.
@@ -27,7 +32,7 @@ def forgetting_events(presented: np.ndarray) -> np.ndarray:
 
   Returns:
     int [..., N]: the number of 1 -> 0 transitions between consecutive
-    presentations; for an example never correct, its number of presentations.
+    presentations; for an example never correct, the number of epochs E.
   """
   presented = np.asarray(presented)
   epochs = presented.shape[-2]
@@ -40,7 +45,7 @@ def forgetting_events(presented: np.ndarray) -> np.ndarray:
   events = valid & (presented == 0) & (previous >= 0) & (previous_value == 1)
   count = events.sum(axis=-2)
   never_learned = ~np.any(presented == 1, axis=-2)
-  return np.where(never_learned, valid.sum(axis=-2), count)
+  return np.where(never_learned, epochs, count)
 
 
 def unforgettable(presented: np.ndarray) -> np.ndarray:
@@ -50,7 +55,11 @@ def unforgettable(presented: np.ndarray) -> np.ndarray:
 
 
 def first_learned_epoch(correct: np.ndarray) -> np.ndarray:
-  """int [..., N]: the first epoch (1-based) at whose end it is correct; -1 never."""
+  """int [..., N]: the first epoch (1-based) in which it is correct; -1 never.
+
+  On the end-of-epoch correctness this is the `first_correct` accumulator; on
+  the presentations (1 correct), Toneva's `first_learned`.
+  """
   correct = np.asarray(correct, bool)
   first = np.argmax(correct, axis=-2) + 1
   return np.where(np.any(correct, axis=-2), first, -1)
@@ -59,7 +68,7 @@ def first_learned_epoch(correct: np.ndarray) -> np.ndarray:
 def settled_epoch(pred: np.ndarray) -> np.ndarray:
   """int [..., N]: the epoch (1-based) from which the prediction never changes.
 
-  Judged on the end-of-epoch predictions (examples.npz's `train_pred`): 1 if
+  Judged on the end-of-epoch predictions (the history's `train_pred`): 1 if
   the prediction never changed, E if it changed at the last epoch.
   """
   pred = np.asarray(pred)

@@ -3,7 +3,7 @@
 Each lane of a run trains on its own random subset of the training set
 (config.subset_ratio) and is evaluated on all of it, so for every example some
 lanes saw it and some did not. With `correct` [L, N] (examples.npz's
-`train_correct` at the final epoch) and `in_subset` [L, N]:
+`train_correct`, correctness after the last epoch) and `in_subset` [L, N]:
 
   held-out accuracy  mean correctness over the lanes that did not train on it;
   C-score            held-out accuracy averaged over runs of different subset

@@ -5,23 +5,33 @@ each example), so that the lanes of several runs over the same training set
 (e.g. runs of different subset ratios) pool into one table. Training-history
 measures count only the lanes that trained on the example and did not
 diverge; hold-out measures (`holdout`) the lanes that did not train on it.
+They are read from examples.npz's accumulators (jaxmem.measures).
 
 Columns (mean and std are over the lanes that count):
-  index, clean_label       the example's original index and label;
+  index, clean_label       the example's index in its official order, its label;
   trained_label            the label most lanes trained it with;
   corrupted_frac           the fraction of lanes whose label was corrupted;
   lanes                    the lanes that trained on it;
-  forgetting_mean/std      forgetting events (Toneva et al. 2019);
+  forgetting_mean/std      forgetting events (Toneva et al. 2019; never learned:
+                           the number of epochs, as Toneva's code counts it);
   unforgettable_frac       lanes that learned it and never forgot it;
-  first_learned_mean/std   first epoch correct at its end (never: epochs + 1);
-  settled_mean/std         epoch from which its prediction stays the same;
-  error_epoch1             lanes wrong on it after epoch 1 (Arpit et al. 2017);
+  first_learned_mean/std   first epoch in which a presentation was right
+                           (Toneva's definition; never: epochs + 1);
+  first_correct_mean/std   first evaluated epoch at whose end it is right
+                           (never: epochs + 1);
+  settled_mean/std         evaluated epoch from which its prediction stays;
+  cumulative_acc_mean      accuracy on it averaged over the evaluations (the
+                           learning-speed proxy of Jiang et al. 2021);
+  error_epoch1             lanes wrong on it after epoch 1 (Arpit et al. 2017),
+                           NaN where epoch 1 was not evaluated;
   final_error              lanes wrong on it after the last epoch;
   depth_mean/std           prediction depth (Baldock et al. 2021);
   critical_frac            lanes in which it is critical at the end (Arpit),
                            NaN where it was not searched;
   cscore/se                held-out accuracy averaged over the runs trained on
                            subsets (Jiang et al. 2021), for subset_ratio > 0;
+                           NaN where no lane held it out;
+  cscore_runs, heldout_lanes  the runs and lanes that held it out (coverage);
   memorization/se          accuracy when trained on minus when held out
                            (Feldman & Zhang 2020), averaged over those runs.
 """
@@ -32,13 +42,13 @@ import pathlib
 import numpy as np
 
 from jaxmem import records
-from jaxmem.analysis import dynamics
 from jaxmem.analysis import holdout
 
 # Columns that grow with difficulty, or shrink (sign -1), for rank correlations.
-HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "settled_mean": 1,
-            "error_epoch1": 1, "final_error": 1, "depth_mean": 1,
-            "critical_frac": 1, "cscore": -1, "memorization": 1}
+HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "first_correct_mean": 1,
+            "settled_mean": 1, "cumulative_acc_mean": -1, "error_epoch1": 1,
+            "final_error": 1, "depth_mean": 1, "critical_frac": 1, "cscore": -1,
+            "memorization": 1}
 
 
 def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
@@ -47,27 +57,34 @@ def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
 
   Args:
     examples: the run's examples.npz.
-    depth: int [L, N] prediction depths, or None.
-    critical: float [L, N], 1 critical, 0 not, NaN not searched; or None.
+    depth: int [L, N] prediction depths, or None (then examples' own, if any).
+    critical: float [L, N], 1 critical, 0 not, NaN not searched; or None (then
+      examples' own, if any).
 
   Returns:
     The measures, plus `mask` (bool [L, N]: the lane trained on the example
     and did not diverge) and the run's `labels`, `corrupted`.
   """
-  presented = examples["presented_correct"]
-  correct = examples["train_correct"]
-  epochs = correct.shape[1]
-  first = dynamics.first_learned_epoch(correct)
+  epochs = int(examples["epochs"])
+  never = lambda x: np.where(x > 0, x, epochs + 1).astype(np.float64)
   live = examples["diverged_epoch"] < 0
+  epoch1 = examples["correct_epoch1"].astype(np.float64)
   out = dict(mask=examples["in_subset"] & live[:, None],
              labels=examples["labels"], corrupted=examples["corrupted"],
-             forgetting=dynamics.forgetting_events(presented),
-             unforgettable=dynamics.unforgettable(presented),
-             first_learned=np.where(first < 0, epochs + 1, first),
-             settled=dynamics.settled_epoch(examples["train_pred"]),
-             error_epoch1=~correct[:, 0], final_error=~correct[:, -1])
+             forgetting=examples["forgetting"],
+             unforgettable=examples["ever_learned"] & (examples["forgetting_events"] == 0),
+             first_learned=never(examples["first_learned"]),
+             first_correct=never(examples["first_correct"]),
+             settled=examples["settled"], cumulative_acc=examples["cumulative_acc"],
+             error_epoch1=np.where(epoch1 >= 0, 1.0 - epoch1, np.nan),
+             final_error=~examples["train_correct"])
+  if depth is None and "depth" in examples:
+    depth = examples["depth"]
   if depth is not None:
     out["depth"] = depth
+  if critical is None and "critical" in examples:
+    found = examples["critical"].astype(np.float64)
+    critical = np.where(found >= 0, found, np.nan)
   if critical is not None:
     out["critical"] = critical
   return out
@@ -106,10 +123,11 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
               trained_label=counts.argmax(axis=1),
               corrupted_frac=pooled["corrupted"].mean(axis=0),
               lanes=mask.sum(axis=0))
-  for name in ("forgetting", "first_learned", "settled", "depth"):
+  for name in ("forgetting", "first_learned", "first_correct", "settled", "depth"):
     if name in pooled:
       cols[f"{name}_mean"], cols[f"{name}_std"] = _stats(pooled[name], mask)
   for name, column in (("unforgettable", "unforgettable_frac"),
+                       ("cumulative_acc", "cumulative_acc_mean"),
                        ("error_epoch1", "error_epoch1"),
                        ("final_error", "final_error"),
                        ("critical", "critical_frac")):
@@ -118,6 +136,8 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
   if holdout_runs:
     cols["cscore"], cols["cscore_se"] = holdout.cscore(list(holdout_runs))
     per_run = [holdout.estimates(c, s) for c, s in holdout_runs]
+    cols["cscore_runs"] = np.sum([r["heldout_lanes"] > 0 for r in per_run], axis=0)
+    cols["heldout_lanes"] = np.sum([r["heldout_lanes"] for r in per_run], axis=0)
     cols["memorization"], cols["memorization_se"] = _mean_over_runs(
         np.array([r["memorization"] for r in per_run]),
         np.array([r["memorization_se"] for r in per_run]))

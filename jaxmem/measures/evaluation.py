@@ -1,0 +1,68 @@
+"""Evaluation of the train and test splits: losses and accuracies per lane.
+
+Due every `config.eval_every_epochs` epochs and after the last; the metrics
+rows of other epochs hold null for these columns. The train split is judged on
+the labels each lane trains on, over the examples it trains on (its subset);
+`holdout_*` over the training examples it holds out. The test split is judged
+on its clean labels; its accumulators keep each lane's final prediction and how
+often each test example was right.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmem.measures import Measure
+
+
+def due(config, epoch: int) -> bool:
+  """Every eval_every_epochs epochs, and after the last."""
+  return epoch % config.eval_every_epochs == 0 or epoch == config.num_epochs
+
+
+def _train_update(ctx, acc):
+  ev = ctx.evaluate("train")
+  keys = ("loss_sum", "correct", "correct_clean", "holdout_loss_sum", "holdout_correct")
+  return acc, {k: ev[k] for k in keys}
+
+
+def _train_rates(sums, info) -> dict:
+  n, held = info.subset_size, info.num_train - info.subset_size
+  none = np.full(len(sums["correct"]), np.nan)
+  return dict(train_loss=sums["loss_sum"] / n, train_acc=sums["correct"] / n,
+              train_acc_clean=sums["correct_clean"] / n,
+              holdout_loss=sums["holdout_loss_sum"] / held if held else none,
+              holdout_acc=sums["holdout_correct"] / held if held else none)
+
+
+def _test_init(info):
+  return dict(pred=jnp.zeros([info.num_test], info.class_dtype),
+              correct=jnp.zeros([info.num_test], info.epoch_dtype))
+
+
+def _test_update(ctx, acc):
+  ev = ctx.evaluate("test")
+  right = ev["pred"] == ctx.data.test_labels
+  acc = dict(pred=ev["pred"].astype(acc["pred"].dtype),
+             correct=acc["correct"] + right.astype(acc["correct"].dtype))
+  return acc, dict(loss_sum=ev["loss_sum"], correct=ev["correct"])
+
+
+def _test_rates(sums, info) -> dict:
+  return dict(test_loss=sums["loss_sum"] / info.num_test,
+              test_acc=sums["correct"] / info.num_test)
+
+
+def _test_record(acc, info) -> dict:
+  del info
+  return dict(test_pred=acc["pred"], test_correct_count=acc["correct"])
+
+
+MEASURES = [
+    Measure("train_eval", enabled=lambda config: True, due=due,
+            init=lambda info: {}, update=_train_update,
+            columns=("train_loss", "train_acc", "train_acc_clean", "holdout_loss",
+                     "holdout_acc"), rates=_train_rates),
+    Measure("test_eval", enabled=lambda config: True, due=due, init=_test_init,
+            update=_test_update, columns=("test_loss", "test_acc"),
+            rates=_test_rates, record=_test_record),
+]

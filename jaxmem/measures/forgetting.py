@@ -1,0 +1,58 @@
+"""Forgetting events (Toneva et al. 2019), from each example's presentations.
+
+Judged in the training forward pass, as Toneva et al.'s code does (training
+mode, augmented, before the update; github.com/mtoneva/example_forgetting):
+a forgetting event is a presentation at which the example is misclassified
+after being classified right at its previous presentation. Accumulated every
+epoch, per lane and example:
+  presentations   how many times it was presented;
+  forgetting_events  the 1 -> 0 transitions between consecutive presentations;
+  first_learned   the first epoch in which a presentation was right (Toneva's
+                  `first_learned`), -1 never; ever_learned = first_learned > 0;
+  forgetting      Toneva's sort key: the events, or, for an example never
+                  learned, the number of epochs (her code counts such an
+                  example as forgotten at every one of its `npresentations`);
+  last_presented  its correctness at its last presentation (-1 never).
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmem.measures import Measure
+from jaxmem.measures import every_epoch
+
+
+def _init(info):
+  n = info.num_train
+  return dict(presentations=jnp.zeros([n], info.epoch_dtype),
+              events=jnp.zeros([n], info.epoch_dtype),
+              first_learned=jnp.zeros([n], info.epoch_dtype),
+              last=jnp.full([n], -1, jnp.int8))
+
+
+def _update(ctx, acc):
+  p = ctx.presented
+  shown = p >= 0
+  dtype = acc["events"].dtype
+  forgot = shown & (p == 0) & (acc["last"] == 1)
+  acc = dict(presentations=acc["presentations"] + shown.astype(dtype),
+             events=acc["events"] + forgot.astype(dtype),
+             first_learned=jnp.where((acc["first_learned"] == 0) & (p == 1),
+                                     ctx.epoch.astype(dtype), acc["first_learned"]),
+             last=jnp.where(shown, p, acc["last"]))
+  return acc, {}
+
+
+def _record(acc, info) -> dict:
+  first = acc["first_learned"].astype(np.int64)
+  learned = first > 0
+  events = acc["events"].astype(np.int64)
+  return dict(presentations=acc["presentations"].astype(np.int64),
+              forgetting_events=events, first_learned=np.where(learned, first, -1),
+              ever_learned=learned,
+              forgetting=np.where(learned, events, info.config.num_epochs),
+              last_presented=acc["last"])
+
+
+MEASURES = [Measure("forgetting", enabled=lambda config: True, due=every_epoch,
+                    init=_init, update=_update, record=_record, in_epoch=True)]

@@ -1,0 +1,291 @@
+"""The Run: one config's data, lanes, measures, execution plan and state.
+
+Built once from a config (`Run.build`), or from what a workdir holds
+(`Run.from_workdir`: its stored config merged onto today's defaults, its newest
+checkpoint restored against the abstract shapes of the state). Training,
+analysis, reports and the scripts all start from one; nothing re-derives the
+setup by hand.
+
+Every program over lanes goes through `plan.lift`: the keys, the label
+corruption, the subset draws and the initial state here, the epoch and the
+measures in jaxmem.train.
+"""
+
+import dataclasses
+import functools
+import json
+import platform
+from typing import Any
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxmem import budget
+from jaxmem import checkpoint
+from jaxmem import corruption
+from jaxmem import datasets
+from jaxmem import errors
+from jaxmem import execution
+from jaxmem import experiment
+from jaxmem import lanes as lanes_lib
+from jaxmem import measures as measures_lib
+from jaxmem import models
+from jaxmem import preprocess
+from jaxmem import records
+from jaxmem import steps
+
+
+def subset_size(config, num_train: int) -> int:
+  """The number of training examples each lane trains on."""
+  if config.subset_ratio:
+    return max(1, round(config.subset_ratio * num_train))
+  return num_train
+
+
+def merged_config(stored: dict) -> ml_collections.ConfigDict:
+  """A stored config merged onto today's `base_config()`: fields added since
+  take their defaults, fields since removed are dropped (with a warning)."""
+  config = experiment.base_config()
+
+  def merge(node, values, prefix):
+    for key, value in values.items():
+      if key not in node:
+        logging.warning("stored config field %s%s is no longer used", prefix, key)
+      elif isinstance(node[key], ml_collections.ConfigDict) and isinstance(value, dict):
+        merge(node[key], value, f"{prefix}{key}.")
+      else:
+        node[key] = tuple(value) if isinstance(value, list) else value
+  merge(config, stored, "config.")
+  return config
+
+
+def _check_against_data(config, ds: datasets.Dataset) -> None:
+  n, (h, w, _) = len(ds.train.labels), ds.train.images.shape[1:]
+  m = subset_size(config, n)
+  if config.batch_size > m:
+    what = f"the {n} training examples" if m == n else \
+        f"each lane's subset of {m} of the {n} training examples"
+    raise errors.UserError(
+        f"config.batch_size {config.batch_size} is larger than {what} of "
+        f"{config.dataset}; valid: 1..{m}")
+  if config.preprocess.crop > min(h, w):
+    raise errors.UserError(
+        f"config.preprocess.crop {config.preprocess.crop} is larger than the "
+        f"{h}x{w} images of {config.dataset}; valid: 0..{min(h, w)}")
+
+
+def _model_kwargs(config) -> dict:
+  kwargs = {}
+  if config.model == "mlp":
+    kwargs["widths"] = tuple(config.mlp_widths)
+  if config.dropout_rate:
+    kwargs["dropout_rate"] = config.dropout_rate
+  return kwargs
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """Everything one run's programs need; frozen.
+
+  Attributes:
+    config: the experiment's ConfigDict.
+    dataset: the splits on the host, with their example ids.
+    lanes: every lane's identity on the host.
+    task: what the compiled programs see as constants.
+    info: static sizes the measures use.
+    measures: the measures the config enables.
+    plan: how the lane axis executes.
+    data: the data set on the device, shared by the lanes.
+    lane: the lanes' constants [L] on the device (keys, labels, subsets).
+    state: the lanes' state [L] (training state and accumulators): initial
+      for `build`, restored for `from_workdir`; None for `build(initial=False)`.
+  """
+  config: Any
+  dataset: datasets.Dataset
+  lanes: lanes_lib.Lanes
+  task: steps.Task
+  info: measures_lib.Info
+  measures: tuple[measures_lib.Measure, ...]
+  plan: execution.Plan
+  data: steps.Data
+  lane: steps.Lane
+  state: steps.State | None
+
+  @property
+  def num_lanes(self) -> int:
+    return len(self.lanes)
+
+  @classmethod
+  def build(cls, config, data_dir=None, initial: bool = True) -> "Run":
+    """Checks the config, loads the data and builds every lane.
+
+    The run's memory is checked against the machine's from shapes alone
+    before anything proportional to the lanes is allocated.
+    """
+    experiment.validate(config)
+    budget.check_data(config)
+    ds = datasets.load(config.dataset, data_dir,
+                       train_size=config.train_size or None,
+                       test_size=config.test_size or None,
+                       synthetic=config.synthetic.to_dict(),
+                       train_indices=config.train_indices)
+    _check_against_data(config, ds)
+    try:
+      model = models.create(config.model, ds.num_classes, **_model_kwargs(config))
+    except TypeError as e:
+      raise errors.UserError(
+          f"model {config.model} does not take these options: {e}") from None
+    n, m = len(ds.train.labels), len(ds.test.labels)
+    task = steps.Task(config=config, model=model,
+                      has_batch_norm=models.has_batch_norm(config.model),
+                      num_classes=ds.num_classes,
+                      steps_per_epoch=subset_size(config, n) // config.batch_size,
+                      input_kinds=lanes_lib.input_kinds(config))
+    info = measures_lib.Info(config, n, m, subset_size(config, n), ds.num_classes)
+    enabled = tuple(measures_lib.enabled(config))
+    shape = preprocess.output_shape(ds.train.images.shape[1:], config.preprocess.crop)
+    init = functools.partial(_init_state, task, enabled, info, shape)
+    one_lane = _abstract_lane(config, n)
+    one_state = jax.eval_shape(init, one_lane)
+    num_lanes = lanes_lib.count(config)
+    per_lane = budget.tree_bytes(one_state) + budget.tree_bytes(one_lane)
+    data_bytes = ds.train.images.nbytes + ds.test.images.nbytes
+    budget.check_memory(budget.Memory(num_lanes, per_lane, 0, 0, data_bytes),
+                        execution.devices(), jax.default_backend())
+    lanes = lanes_lib.expand(config)
+    axes = (0, 1, 2)
+    data = steps.Data(
+        train_images=jnp.asarray(ds.train.images),
+        train_labels=jnp.asarray(ds.train.labels, jnp.int32),
+        test_images=jnp.asarray(ds.test.images),
+        test_labels=jnp.asarray(ds.test.labels, jnp.int32),
+        mean=jnp.asarray(ds.train.images.mean(axis=axes), jnp.float32),
+        std=jnp.asarray(ds.train.images.std(axis=axes), jnp.float32))
+    plan = execution.plan(config, len(lanes),
+                          _bytes_per_lane(task, enabled, data, one_lane, one_state))
+    lane = _lane_constants(config, plan, data, lanes, ds.num_classes)
+    state = jax.jit(plan.lift(init, lane_args=(0,)))(lane) if initial else None
+    return cls(config, ds, lanes, task, info, enabled, plan, data, lane, state)
+
+  @classmethod
+  def from_workdir(cls, path, data_dir=None, require_done: bool = True) -> "Run":
+    """Rebuilds a workdir's run with the state of its newest usable checkpoint.
+
+    Args:
+      path: the workdir.
+      data_dir: where its data set lives.
+      require_done: only a finished run (its final checkpoint).
+
+    Raises:
+      UserError: not finished (when required), still running, or no usable
+        checkpoint.
+    """
+    wd = records.Workdir(path)
+    if require_done:
+      wd.require_done()
+    config = merged_config(wd.read_json("config.json")["config"])
+    run = cls.build(config, data_dir, initial=False)
+    ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
+    try:
+      restored = ckpts.restore(lambda epoch: run.checkpoint_tree(abstract=True))
+    finally:
+      ckpts.close()
+    if restored is None or (require_done and restored[0] != config.num_epochs):
+      raise errors.UserError(f"{wd.checkpoints} holds no "
+                             f"{'final ' if require_done else 'usable '}checkpoint")
+    return dataclasses.replace(run, state=jax.device_put(restored[1]["state"]))
+
+  def abstract_state(self):
+    """The state's shapes and dtypes, with the lane axis."""
+    one = jax.eval_shape(functools.partial(
+        _init_state, self.task, self.measures, self.info,
+        preprocess.output_shape(self.dataset.train.images.shape[1:],
+                                self.config.preprocess.crop)),
+        _abstract_lane(self.config, self.info.num_train))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_lanes,) + x.shape,
+                                                       x.dtype), one)
+
+  def checkpoint_tree(self, state=None, diverged_epoch=None, abstract: bool = False):
+    """What a checkpoint holds of the arrays: state, lane constants, divergence."""
+    if abstract:
+      lane = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.lane)
+      return dict(state=self.abstract_state(), lane=lane,
+                  diverged_epoch=jax.ShapeDtypeStruct((self.num_lanes,), np.int32))
+    return dict(state=state, lane=self.lane,
+                diverged_epoch=np.asarray(diverged_epoch, np.int32))
+
+  def describe(self) -> dict:
+    """config.json's content: the config, the lanes, randomness, data, plan."""
+    ds = self.dataset
+    return dict(
+        config=self.config.to_dict(),
+        lanes=[dict(self.lanes.describe(i), resolved=lanes_lib.resolved(self.lanes, i))
+               for i in range(self.num_lanes)],
+        randomness=lanes_lib.randomness(self.config),
+        dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
+                     train_shape=ds.train.images.shape, test_shape=ds.test.images.shape),
+        measures=[m.name for m in self.measures],
+        execution=self.plan.describe(),
+        versions=dict(python=platform.python_version(), jax=jax.__version__,
+                      flax=flax.__version__, optax=optax.__version__,
+                      numpy=np.__version__))
+
+
+def _abstract_lane(config, num_train: int) -> steps.Lane:
+  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+  scalar = jax.ShapeDtypeStruct((), jnp.float32)
+  return steps.Lane(
+      hparams={k: scalar for k in ("learning_rate", "weight_decay", "momentum")},
+      labels=jax.ShapeDtypeStruct((num_train,), jnp.int32),
+      subset=jax.ShapeDtypeStruct((subset_size(config, num_train),), jnp.int32),
+      input_code=jax.ShapeDtypeStruct((), jnp.int32),
+      keys={name: key for name in lanes_lib.STREAMS})
+
+
+def _init_state(task, enabled, info, image_shape, lane: steps.Lane) -> steps.State:
+  """One lane's initial state: parameters, optimizer, accumulators."""
+  return steps.State(train=steps.init_state(task, lane, image_shape),
+                     records=measures_lib.init(list(enabled), info))
+
+
+def _lane_constants(config, plan, data, lanes, num_classes) -> steps.Lane:
+  """Every lane's keys, trained labels and subset, lifted by the plan."""
+  shared = config.corruption_draw == "shared"
+  keys = jax.jit(plan.lift(lambda s: lanes_lib.lane_keys(config.seed, s, shared),
+                           lane_args=(0,)))(jnp.asarray(lanes.seed_index))
+
+  def corrupt(labels, key, level):
+    return corruption.corrupt_labels(key, labels, num_classes, level,
+                                     config.label_corruption_kind)[0]
+  labels = jax.jit(plan.lift(corrupt, lane_args=(1, 2)))(
+      data.train_labels, keys["corruption"], jnp.asarray(lanes.label_corruption))
+  n = data.train_labels.shape[0]
+  m = subset_size(config, n)
+  if m < n:
+    draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
+    subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
+  else:
+    subset = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (len(lanes), n))
+  return steps.Lane(hparams={k: jnp.asarray(v) for k, v in lanes.hparams.items()},
+                    labels=labels, subset=subset,
+                    input_code=jnp.asarray(lanes.input_code), keys=keys)
+
+
+def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
+  """One lane's memory for the automatic chunk on accelerators (None on CPU,
+  where lanes run one at a time, or when config.lane_chunk is set)."""
+  if task.config.lane_chunk or jax.default_backend() == "cpu":
+    return None
+  fn = measures_lib.epoch_program(task, list(enabled))
+  return execution.lane_bytes(fn, data, lane, state, jnp.int32(0))
+
+
+def stored_config(path) -> dict:
+  """A workdir's config as stored, merged onto today's defaults, as a dict."""
+  return json.loads(records.dumps(merged_config(
+      records.Workdir(path).read_json("config.json")["config"]).to_dict()))
