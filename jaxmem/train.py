@@ -101,6 +101,7 @@ def setup(config, data_dir=None):
                                   config.preprocess.crop)
   init = functools.partial(steps.init_state, task, image_shape=shape)
   _check_memory(config, task, init, ds)
+  logging.info("%s", datasets.describe(ds))  # The one line about the data.
   lanes = lanes_lib.expand(config)
   axes = (0, 1, 2)
   data = steps.Data(
