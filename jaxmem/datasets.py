@@ -4,6 +4,9 @@ The experiments train many small models on small data sets, so every split
 fits in memory, and each run must see the same examples in the same order:
 loaders are deterministic; the only randomness is the synthetic data's seed.
 Missing or damaged data files are user mistakes and raise `errors.UserError`.
+Two sources live in their own modules: `jaxmem.tfds_data` (any TFDS data set,
+`tfds:<name>`) and `jaxmem.cifar10_jpeg` (CIFAR-10's JPEG copy and its
+official ids).
 """
 
 from collections.abc import Callable
@@ -15,16 +18,14 @@ import io
 import math
 import os
 import pathlib
-import tarfile
 import urllib.request
-import zipfile
 import zlib
 
-from absl import logging
 import numpy as np
-from PIL import Image
 
+from jaxmem import cifar10_jpeg
 from jaxmem import errors
+from jaxmem import tfds_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +35,11 @@ class Split:
   Attributes:
     images: float32 [N, H, W, C] in [0, 1] (standard normal for `synthetic`).
     labels: int32 [N] in [0, num_classes).
-    index: int64 [N], each example's position in its original source split, so
-      that per-example results can be traced back across runs and subsets.
+    index: int64 [N], each example's index in its data set's official order
+      where one is known (the loaders and `Dataset.source` say), else its
+      position in the source, so that per-example results can be traced back
+      across runs, subsets and published scores. The arrays' own order (which
+      `train_size` cuts) need not follow it.
   """
   images: np.ndarray
   labels: np.ndarray
@@ -44,12 +48,25 @@ class Split:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """A data set: its splits, its number of classes and where it came from."""
+  """A data set: its splits, its number of classes and where it came from.
+
+  `full_sizes` is (train, test) before `load` kept only some examples.
+  """
   name: str
   train: Split
   test: Split
   num_classes: int
   source: str
+  full_sizes: tuple[int, int] | None = None
+
+
+def describe(dataset: Dataset) -> str:
+  """The one line a run logs about its data: which examples, from where."""
+  sizes = (len(dataset.train.labels), len(dataset.test.labels))
+  full = dataset.full_sizes or sizes
+  train, test = (f"{n}" if n == total else f"{n} of {total}"
+                 for n, total in zip(sizes, full))
+  return f"{dataset.name}: {train} train / {test} test examples from {dataset.source}"
 
 
 _READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
@@ -58,27 +75,22 @@ _USPS_FILES = ("zip.train.gz", "zip.test.gz")
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _DEBIAN_FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
-_CIFAR10_TARBALL = "cifar10-jpeg/cifar10-jpeg-q75.tar.gz"
-_CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog",
-                    "frog", "horse", "ship", "truck")
 _SYNTHETIC_DEFAULTS = dict(num_train=1024, num_test=256, shape=(8, 8, 1),
                            num_classes=10, seed=0)
 
 
-def _split(images: np.ndarray, labels: np.ndarray) -> Split:
-  """Makes a split of examples in source order, with `images` [N, H, W, C]."""
+def _split(images: np.ndarray, labels: np.ndarray,
+           index: np.ndarray | None = None) -> Split:
+  """Makes a split of `images` [N, H, W, C]; `index` defaults to 0..N-1."""
+  if index is None:
+    index = np.arange(len(labels), dtype=np.int64)
   return Split(images.astype(np.float32, copy=False), labels.astype(np.int32),
-               np.arange(len(labels), dtype=np.int64))
+               index.astype(np.int64, copy=False))
 
 
 def _line(error: Exception) -> str:
   """The error's message on one line, for `errors.UserError`."""
   return " ".join(str(error).split())
-
-
-def _user_cache_dir() -> pathlib.Path:
-  path = os.environ.get("JAXMEM_CACHE_DIR") or "~/.cache/jaxmem"
-  return pathlib.Path(path).expanduser()
 
 
 def resolve_data_dir(flag_value: str | None) -> pathlib.Path:
@@ -177,37 +189,14 @@ def _read_idx_folder(folder: pathlib.Path) -> tuple[Split, Split] | None:
           _split(test_x[..., None] / np.float32(255), test_y))
 
 
-def _read_tfds(name: str, data_dir: pathlib.Path) -> tuple[Split, Split] | None:
-  """Reads a data set that TFDS prepared as array_record; None if there is none.
-
-  `tfds.data_source` reads array_record files and decodes images with Pillow, so
-  this needs no TensorFlow (preparing the data does). Looks in `data_dir`/tfds,
-  then in TFDS's default folder ($TFDS_DATA_DIR or ~/tensorflow_datasets), and
-  never downloads. Examples keep TFDS's order (it shuffles them when preparing).
-  """
-  # Imported here: it takes 0.5 s and only this path needs it.
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  for tfds_dir in (data_dir / "tfds", None):
-    try:
-      sources = tfds.data_source(
-          name, split=["train", "test"], data_dir=tfds_dir, download=False)
-    except Exception as e:  # pylint: disable=broad-except
-      # TFDS says "not prepared here" with several exception types.
-      logging.info("TFDS has no %s in %s: %r", name, tfds_dir or "default", e)
-      continue
-    splits = []
-    for source in sources:
-      examples = [source[i] for i in range(len(source))]
-      images = np.stack([e["image"] for e in examples]) / np.float32(255)
-      splits.append(_split(images, np.array([e["label"] for e in examples])))
-    return tuple(splits)
-  return None
-
-
-def _tfds_hint(name: str, data_dir: pathlib.Path) -> str:
-  return ("or prepare it with TFDS where there is internet and TensorFlow: "
-          f"`tfds build {name} --file_format=array_record "
-          f"--data_dir={data_dir / 'tfds'}`")
+def _from_tfds(name: str, spec: str, data_dir: pathlib.Path,
+               required: bool = True) -> Dataset | None:
+  """Data set `name` read from TFDS data set `spec` (see `jaxmem.tfds_data`)."""
+  loaded = tfds_data.read(spec, data_dir, required=required)
+  if loaded is None:
+    return None
+  return Dataset(name, _split(*loaded.train), _split(*loaded.test),
+                 loaded.num_classes, loaded.source)
 
 
 def _load_mnist_like(name: str, folders: list[pathlib.Path],
@@ -216,75 +205,23 @@ def _load_mnist_like(name: str, folders: list[pathlib.Path],
   for folder in folders:
     if splits := _read_idx_folder(folder):
       return Dataset(name, *splits, 10, str(folder))
-  if splits := _read_tfds(name, data_dir):
-    return Dataset(name, *splits, 10, f"tfds:{name}")
+  if dataset := _from_tfds(name, name, data_dir, required=False):
+    return dataset
   raise errors.UserError(
       f"no {name} data: put {', '.join(_IDX_FILES)} (.gz or not) in "
-      f"{' or '.join(map(str, folders))}, {_tfds_hint(name, data_dir)}")
-
-
-def _decode_cifar10_tarball(path: pathlib.Path) -> dict[str, np.ndarray]:
-  """Decodes the JPEGs in (filename, class) order to uint8 [N, 32, 32, 3].
-
-  The archive holds each class in its own folder; ordering by file name first
-  interleaves the classes (example 10 i + c is image i of class c), so that
-  the first N examples (config.train_size) hold every class equally.
-  """
-  jpegs = {}
-  try:
-    with tarfile.open(path) as tar:
-      for member in tar:
-        key = tuple(member.name.removeprefix("./").split("/"))
-        if member.isfile() and len(key) == 3 and key[1] in _CIFAR10_CLASSES:
-          jpegs[key] = tar.extractfile(member).read()
-  except (*_READ_ERRORS, tarfile.TarError) as e:
-    raise errors.UserError(f"cannot read {path}: {_line(e)}") from e
-  arrays = {}
-  for split in ("train", "test"):
-    keys = sorted((k for k in jpegs if k[0] == split),
-                  key=lambda k: (k[2], _CIFAR10_CLASSES.index(k[1])))
-    if not keys:
-      raise errors.UserError(f"{path} has no {split}/<class>/*.jpg images")
-    images = [Image.open(io.BytesIO(jpegs[k])).convert("RGB") for k in keys]
-    arrays[f"{split}_images"] = np.stack([np.asarray(im) for im in images])
-    arrays[f"{split}_labels"] = np.array(
-        [_CIFAR10_CLASSES.index(k[1]) for k in keys])
-  return arrays
-
-
-def _load_cifar10_jpeg(path: pathlib.Path) -> dict[str, np.ndarray]:
-  """Decodes the tarball once, then reads its arrays from a per-user cache."""
-  stat = path.stat()
-  key = f"{stat.st_size}-{stat.st_mtime_ns}"
-  cache = _user_cache_dir() / f"cifar10-jpeg-interleaved-{key}.npz"
-  try:
-    with np.load(cache) as npz:
-      return dict(npz)
-  except FileNotFoundError:
-    pass
-  except (OSError, ValueError, zipfile.BadZipFile) as e:
-    logging.warning("Ignoring unreadable cache %s: %s", cache, e)
-  arrays = _decode_cifar10_tarball(path)
-  cache.parent.mkdir(parents=True, exist_ok=True)
-  partial = cache.with_name(f"{cache.name}.{os.getpid()}.part")
-  with open(partial, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(partial, cache)  # Atomic: concurrent runs never read half a cache.
-  return arrays
+      f"{' or '.join(map(str, folders))}, or {tfds_data.build_hint(name, data_dir)}")
 
 
 def _load_cifar10(data_dir: pathlib.Path) -> Dataset:
   """CIFAR-10 from TFDS if prepared there, else its JPEG copy (quality 75)."""
-  if splits := _read_tfds("cifar10", data_dir):
-    return Dataset("cifar10", *splits, 10, "tfds:cifar10")
-  path = data_dir / _CIFAR10_TARBALL
+  if dataset := _from_tfds("cifar10", "cifar10", data_dir, required=False):
+    return dataset
+  path = data_dir / cifar10_jpeg.TARBALL
   if not path.exists():
-    raise errors.UserError(f"no cifar10 data: put the JPEG copy at {path}, "
-                           f"{_tfds_hint('cifar10', data_dir)}")
-  arrays = _load_cifar10_jpeg(path)
-  train, test = (_split(arrays[f"{s}_images"] / np.float32(255),
-                        arrays[f"{s}_labels"]) for s in ("train", "test"))
-  return Dataset("cifar10", train, test, 10, str(path))
+    raise errors.UserError(f"no cifar10 data: put the JPEG copy at {path}, or "
+                           f"{tfds_data.build_hint('cifar10', data_dir)}")
+  train, test, source = cifar10_jpeg.load(data_dir)
+  return Dataset("cifar10", _split(*train), _split(*test), 10, source)
 
 
 def _load_digits(data_dir: pathlib.Path) -> Dataset:
@@ -323,6 +260,9 @@ def _load_synthetic(data_dir: pathlib.Path, **options) -> Dataset:
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "usps": _load_usps,
     "cifar10": _load_cifar10,
+    # Through TFDS only: no other copy is read.
+    "cifar100": lambda data_dir: _from_tfds("cifar100", "cifar100", data_dir),
+    "svhn": lambda data_dir: _from_tfds("svhn", "svhn_cropped", data_dir),
     "mnist": lambda data_dir: _load_mnist_like(
         "mnist", [data_dir / "mnist"], data_dir),
     "fashion_mnist": lambda data_dir: _load_mnist_like(
@@ -331,6 +271,30 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": _load_digits,
     "synthetic": _load_synthetic,
 }
+
+
+TFDS_PREFIX = "tfds:"
+
+
+def check_name(name: str) -> None:
+  """Raises UserError unless `name` is a key of DATASETS or `tfds:<TFDS name>`.
+
+  Only the form is checked (cheaply, before any data is read): whether TFDS
+  knows the name and has it prepared is found out by `load`.
+  """
+  if name in DATASETS:
+    return
+  if name.startswith(TFDS_PREFIX):
+    spec = name[len(TFDS_PREFIX):]
+    if tfds_data.NAME.fullmatch(spec):
+      return
+    raise errors.UserError(
+        f"dataset {name!r}: after 'tfds:' comes a TFDS name, "
+        "name[/config][:version], optionally #<label feature>, e.g. tfds:mnist, "
+        "tfds:cifar100#coarse_label")
+  raise errors.UserError(
+      f"unknown dataset {name!r}; valid choices: {', '.join(DATASETS)}, or "
+      "tfds:<name> for any TFDS image classification data set (e.g. tfds:mnist)")
 
 
 def _take(split: Split, size: int | None, what: str, name: str) -> Split:
@@ -396,7 +360,8 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
   """Loads data set `name` whole, optionally keeping only some examples.
 
   Args:
-    name: a key of `DATASETS`.
+    name: a key of `DATASETS`, or `tfds:<name>` for any TFDS image
+      classification data set (`jaxmem.tfds_data`).
     data_dir: the folder with the data files; see `resolve_data_dir`.
     train_size: keep the first `train_size` training examples (all if None).
     test_size: keep the first `test_size` test examples (all if None).
@@ -408,13 +373,20 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
 
   Returns:
     The data set, checked: shapes agree, labels are in range, images are finite.
+    Loading logs nothing (TFDS's probes are silenced): a run logs
+    `describe(dataset)` once it has accepted the data, so that bad input
+    found after loading still ends with one line.
   """
-  errors.check_choice("dataset", name, DATASETS)
+  check_name(name)
   data_dir = resolve_data_dir(None if data_dir is None else str(data_dir))
-  options = dict(synthetic or {}) if name == "synthetic" else {}
-  dataset = DATASETS[name](data_dir, **options)
+  if name.startswith(TFDS_PREFIX):
+    dataset = _from_tfds(name, name[len(TFDS_PREFIX):], data_dir)
+  else:
+    options = dict(synthetic or {}) if name == "synthetic" else {}
+    dataset = DATASETS[name](data_dir, **options)
   dataset = dataclasses.replace(
-      dataset, train=_take(dataset.train, train_size, "train", name),
+      dataset, full_sizes=(len(dataset.train.labels), len(dataset.test.labels)),
+      train=_take(dataset.train, train_size, "train", name),
       test=_take(dataset.test, test_size, "test", name))
   if train_indices:
     train, note = _select(dataset.train, train_indices, name)

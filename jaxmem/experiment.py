@@ -38,7 +38,8 @@ LOSSES = ("cross_entropy", "mse")
 def base_config() -> ml_collections.ConfigDict:
   """Returns the defaults every experiment starts from (unlocked; sweeps lock it)."""
   c = ml_collections.ConfigDict()
-  # Data. `dataset` names a loader in jaxmem.datasets.DATASETS.
+  # Data. `dataset` names a loader in jaxmem.datasets.DATASETS, or is
+  # "tfds:<name>" for any TFDS image classification data set (prepared).
   c.dataset = "digits"
   c.train_size = 0  # Keep only the first N training examples; 0 keeps all.
   # A .npy file of positions in those training examples to train on (Toneva et
@@ -186,7 +187,7 @@ def validate(config) -> None:
   # pylint: disable=g-import-not-at-top
   from jaxmem import datasets
   from jaxmem import models
-  errors.check_choice("dataset", config.dataset, datasets.DATASETS)
+  datasets.check_name(config.dataset)
   errors.check_choice("model", config.model, models.MODELS)
   errors.check_choice("config.loss", config.loss, LOSSES)
   errors.check_choice("config.optimizer", config.optimizer, optim.OPTIMIZERS)

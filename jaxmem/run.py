@@ -157,6 +157,7 @@ class Run:
     data_bytes = ds.train.images.nbytes + ds.test.images.nbytes
     budget.check_memory(budget.Memory(num_lanes, per_lane, 0, 0, data_bytes),
                         execution.devices(), jax.default_backend())
+    logging.info("%s", datasets.describe(ds))  # The one line about the data.
     lanes = lanes_lib.expand(config)
     axes = (0, 1, 2)
     data = steps.Data(

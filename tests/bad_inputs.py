@@ -68,6 +68,14 @@ CASES = [
     ("model option it lacks", ["--config.model=inception_small", "--config.dropout_rate=0.5"],
      "does not take"),
     ("unknown dataset", ["--config.dataset=imagenet"], "valid choices: usps, cifar10"),
+    ("TFDS name of a bad form", ["--config.dataset=tfds:MNIST"],
+     "after 'tfds:' comes a TFDS name"),
+    ("TFDS data set TFDS does not know",
+     lambda tmp: ["--config.dataset=tfds:nope", f"--data_dir={tmp}"],
+     "TFDS knows no data set 'nope'"),
+    ("TFDS data set not prepared",
+     lambda tmp: ["--config.dataset=svhn", f"--data_dir={tmp}"],
+     "tfds build svhn_cropped --file_format=array_record --data_dir="),
     ("unknown optimizer", ["--config.optimizer=lbfgs"], "valid choices: sgd, adam, adamw"),
     ("unknown schedule", ["--config.schedule=cosine"], "valid choices: constant"),
     ("unknown loss", ["--config.loss=hinge"], "valid choices: cross_entropy, mse"),
@@ -180,8 +188,10 @@ def resolve(args, tmp: pathlib.Path) -> list[str]:
 
 def run_case(args: list[str], workdir: pathlib.Path):
   """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines)."""
-  # The memory a run may plan for is fixed, so the messages are the same on any machine.
-  env = dict(os.environ, JAXMEM_OFFLINE="1", JAXMEM_MEMORY="16G")
+  # The memory a run may plan for is fixed, and TFDS's default folder is under
+  # the case's tmp, so the messages are the same on any machine.
+  env = dict(os.environ, JAXMEM_OFFLINE="1", JAXMEM_MEMORY="16G",
+             TFDS_DATA_DIR=str(workdir.parent / "tfds_default"))
   own = [] if any(a.startswith("--workdir=") for a in args) else [f"--workdir={workdir}"]
   out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args, *own],
                        capture_output=True, text=True, env=env, timeout=300)
