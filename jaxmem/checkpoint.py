@@ -83,9 +83,11 @@ class Checkpoints:
     checksum exact, let training donate its device buffers meanwhile, and keep
     later changes to the caller's arrays and lists out of this checkpoint.
     """
-    # Saving goes on in the background while the caller trains on and mutates
-    # its host arrays and lists: hand Orbax private copies.
-    arrays = jax.tree.map(np.array, jax.device_get(arrays))
+    # Saving goes on in the background while the caller trains on (donating
+    # its device buffers) and mutates its host arrays and lists: hand Orbax
+    # private host copies, one copy per array (np.array of a jax.Array copies
+    # it to the host once).
+    arrays = jax.tree.map(np.array, arrays)
     meta = json.loads(json.dumps(meta))
     meta.update(epoch=epoch, checksum=checksum(arrays))
     self.check()

@@ -44,12 +44,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
+import results_lib as lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch_models  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from jaxmem import execution  # pylint: disable=wrong-import-position
 from jaxmem import experiment  # pylint: disable=wrong-import-position
 from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
-from jaxmem import train  # pylint: disable=wrong-import-position
+from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 
 # name -> (batch size, lane counts, lane-examples per timed run, fewest steps
 # per lane: a lane's setup, e.g. copying its state in and out of the stacked
@@ -124,7 +125,9 @@ def jaxmem_runner(name: str, lanes: int, steps: int, batch: int, chunk: int):
   lanes: chunk 0 is jaxmem's automatic plan (every CPU device), else `chunk`
   lanes vmapped on one device."""
   config = _config(name, lanes, steps, batch, chunk)
-  task, data, lane, state, _, _ = train.setup(config)
+  the_run = run_lib.Run.build(config)
+  task, data, lane, state = (the_run.task, the_run.data, the_run.lane,
+                             the_run.state.train)
   plan = (execution.plan(config, lanes) if not chunk
           else execution.Plan(lanes, chunk, 1))
 
@@ -234,6 +237,11 @@ def _cell(key: str, value) -> str:
 
 def _line(row: dict) -> str:
   return "  ".join(f"{k}={_cell(k, row[k])}" for k in COLUMNS)
+
+
+def _kept(page: pathlib.Path) -> str:
+  """The sections other scripts own on the page (bench_records, bench_holdout)."""
+  return lib.sections(page.read_text()) if page.exists() else ""
 
 
 def markdown(result: dict) -> str:
@@ -384,7 +392,8 @@ def main() -> None:
   out = pathlib.Path(args.out)
   if args.markdown_only:
     result = json.loads(out.with_suffix(".json").read_text())
-    out.with_suffix(".md").write_text(markdown(dict(result, profile=args.profile)))
+    out.with_suffix(".md").write_text(
+        markdown(dict(result, profile=args.profile)) + _kept(out.with_suffix(".md")))
     print(f"written {out.with_suffix('.md')}")
     return
   execution.split_host()  # As jaxmem's command line does: a device per core.
@@ -410,7 +419,7 @@ def main() -> None:
       rows=rows, profile=args.profile)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-  out.with_suffix(".md").write_text(markdown(result))
+  out.with_suffix(".md").write_text(markdown(result) + _kept(out.with_suffix(".md")))
   print(f"\nwritten {out.with_suffix('.md')} and .json")
 
 

@@ -28,7 +28,6 @@ import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import figures  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem import reporting  # pylint: disable=wrong-import-position
-from jaxmem.analysis import dynamics  # pylint: disable=wrong-import-position
 
 OUT = "arpit"
 
@@ -50,7 +49,7 @@ def one_epoch(workdir, out: pathlib.Path) -> tuple[list[str], dict]:
            "|---|---|---|---|---|---|---|"]
   for cond in dict.fromkeys(conditions):
     lanes = conditions == cond
-    rate = dynamics.error_rate(ex["train_correct"][lanes], 1)
+    rate = 1.0 - ex["correct_epoch1"][lanes].mean(axis=0)  # Wrong after epoch 1.
     rates[cond] = rate
     p, n = rate.mean(), lanes.sum()
     lines.append(f"| {cond} | {n} | {p:.3f} | {rate.std():.3f} | "
@@ -86,7 +85,7 @@ def noise_curves(runs: dict, out: pathlib.Path) -> tuple[list[str], dict]:
     run = reporting.load(wd)
     ex = records.Workdir(wd).read_examples()
     levels = np.array([c["label_corruption"] for c in lane_coords(wd)])
-    final = ex["train_correct"][:, -1]  # [L, N], vs the labels trained on.
+    final = ex["train_correct"]  # [L, N] after the last epoch, vs the labels trained on.
     for label, acc in run.curves("test_acc").items():
       level = float(label.split("=")[1])
       figures.band(ax, 100 * acc, f"noise {level:g}")

@@ -19,8 +19,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from jaxmem import admission  # pylint: disable=wrong-import-position
 from jaxmem import execution  # pylint: disable=wrong-import-position
-from jaxmem import experiment  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem import train  # pylint: disable=wrong-import-position
 
@@ -70,13 +70,9 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
 
 
 def _differs(held: dict, new: dict) -> list[str]:
-  """Keys in which a finished run's config differs from `new`, not counting
-  fields added to jaxmem after the run, where `new` holds their default."""
-  flat = admission._flatten  # pylint: disable=protected-access
-  default, had = flat(experiment.base_config().to_dict()), flat(held)
-  flat_new = flat(json.loads(records.dumps(new)))
-  return [k for k in admission.config_diff(held, new)
-          if k in had or flat_new.get(k) != default.get(k)]
+  """Keys in which a finished run's config differs from `new` (fields added
+  to jaxmem after the run count as their defaults)."""
+  return admission.config_diff(held, new)
 
 
 def summary(workdir) -> dict:
@@ -145,3 +141,31 @@ def write_index() -> None:
   lines += [f"| [{e['title']}]({e['page']}) | `{e['command']}` | {e['seeds']} | "
             f"{e['time']} | {e['verdict']} |" for e in entries]
   (DOCS / "README.md").write_text("\n".join(lines) + "\n")
+
+
+_SECTION = "<!-- section {name}: written by {script}; keep this marker -->"
+_END = "<!-- end of section {name} -->"
+
+
+def write_section(path, name: str, script: str, text: str) -> None:
+  """Puts `text` into the page at `path` as section `name`, replacing the
+  section's previous text (or appending it): several scripts share one page,
+  each owning its sections."""
+  path = pathlib.Path(path)
+  page = path.read_text() if path.exists() else ""
+  begin, end = _SECTION.format(name=name, script=script), _END.format(name=name)
+  block = f"{begin}\n{text.rstrip()}\n{end}\n"
+  if begin in page and end in page:
+    head, rest = page.split(begin, 1)
+    page = head + block + rest.split(end, 1)[1].lstrip("\n")
+  else:
+    page = page.rstrip() + "\n\n" + block
+  path.write_text(page)
+
+
+def sections(page: str) -> str:
+  """The script-owned sections of a page's text, to carry into its next version."""
+  import re  # pylint: disable=g-import-not-at-top
+  found = re.findall(r"(<!-- section .*?-->\n.*?<!-- end of section .*? -->\n)", page,
+                     flags=re.S)
+  return "".join(f"\n{s}" for s in found)

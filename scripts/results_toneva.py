@@ -25,7 +25,6 @@ import numpy as np  # pylint: disable=wrong-import-position
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem import reporting  # pylint: disable=wrong-import-position
-from jaxmem.analysis import dynamics  # pylint: disable=wrong-import-position
 
 OUT = "toneva"
 # sweep -> (data set in prose, Toneva's unforgettable fraction on the closest
@@ -39,18 +38,14 @@ REMOVAL_SWEEP = "toneva_fashion_mnist"
 TIE_SEED = 0  # numpy seed of the ranking's tie breaks and of the random removals.
 
 
-def presented(workdir) -> np.ndarray:
-  """int8 [L, E, N]: each lane's correctness at each presentation."""
-  return records.Workdir(workdir).read_examples()["presented_correct"]
-
-
 def forgetting_stats(workdir) -> dict:
-  p = presented(workdir)
-  events = dynamics.forgetting_events(p)  # [L, N]
-  unforgettable = dynamics.unforgettable(p)
+  """Toneva's counts per lane and example, from the run's accumulators."""
+  ex = records.Workdir(workdir).read_examples()
+  events = ex["forgetting"]  # [L, N]; the never learned count every epoch.
+  unforgettable = ex["ever_learned"] & (ex["forgetting_events"] == 0)
   return dict(events=events, unforgettable=unforgettable.mean(axis=1),
               in_every_lane=unforgettable.all(axis=0).mean(),
-              never_learned=(~np.any(p == 1, axis=1)).mean(axis=1))
+              never_learned=(~ex["ever_learned"]).mean(axis=1))
 
 
 def removal_sets(events: np.ndarray, fraction: float, folder: pathlib.Path) -> dict:

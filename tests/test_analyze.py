@@ -70,6 +70,7 @@ def test_lane_measures_are_cached_by_stage_and_recomputed_when_settings_change(
     usps_runs, caplog):
   path = usps_runs[0]
   caplog.set_level(logging.INFO)
+  caplog.set_level(logging.INFO, logger="absl")
   first = difficulty.lane_measures(path, k=5, critical_examples=16)
   assert "prediction depth (k=5): 4/4 lanes" in caplog.text and "ETA" in caplog.text
   depth, critical = path / "analysis" / "depth.npz", path / "analysis" / "critical.npz"

@@ -6,8 +6,10 @@ import jax
 import numpy as np
 import pytest
 
+from jaxmem import cifar_models
 from jaxmem import execution
 from jaxmem import experiment
+from jaxmem import models
 from jaxmem import records
 from jaxmem import run as run_lib
 from jaxmem import steps
@@ -149,8 +151,13 @@ def test_every_input_corruption_trains_beside_the_others(tmp_path):
   assert len(set(losses)) == 4  # Same init and order: only the inputs differ.
 
 
-def test_batch_norm_statistics_are_per_lane(tmp_path):
-  c = tiny(model="inception_small", num_seeds=2, num_epochs=1, lane_chunk=2,
+def test_batch_norm_statistics_are_per_lane(tmp_path, monkeypatch):
+  # A 4-wide CIFAR ResNet with one block per stage: BatchNorm everywhere, and
+  # a few seconds to compile.
+  monkeypatch.setitem(models.MODELS, "resnet_tiny", models._factory(  # pylint: disable=protected-access
+      cifar_models.CifarResNet, width=4, stage_sizes=(1, 1, 1, 1)))
+  monkeypatch.setattr(models, "_BATCH_NORM", models._BATCH_NORM | {"resnet_tiny"})  # pylint: disable=protected-access
+  c = tiny(model="resnet_tiny", num_seeds=2, num_epochs=1, lane_chunk=2,
            batch_size=16, **{"synthetic.shape": (8, 8, 3), "synthetic.num_train": 32})
   the_run = run_lib.Run.build(c)
   epoch = jax.jit(execution.over_lanes(
