@@ -38,6 +38,14 @@ def failure(error: BaseException, epoch: int, directory: pathlib.Path) -> errors
                           f"{directory}: {cause}")
 
 
+def _on_this_host(x) -> jax.ShapeDtypeStruct:
+  """A restore target on this process's first device, whatever devices (or
+  processes) saved it: checkpoints restore with any device count."""
+  return jax.ShapeDtypeStruct(x.shape, x.dtype,
+                              sharding=jax.sharding.SingleDeviceSharding(
+                                  jax.local_devices()[0]))
+
+
 def checksum(tree) -> str:
   """SHA-256 over a pytree's leaves: their paths, dtypes, shapes and bytes."""
   digest = hashlib.sha256()
@@ -77,17 +85,16 @@ class Checkpoints:
     self.manager = self._open()
 
   def save(self, epoch: int, arrays, meta: dict) -> None:
-    """Starts saving `arrays` (a pytree, copied to the host first) and `meta`.
+    """Starts saving `arrays` (a pytree of jax and numpy arrays) and `meta`.
 
-    The save runs in the background where Orbax can; the host copies make the
-    checksum exact, let training donate its device buffers meanwhile, and keep
-    later changes to the caller's arrays and lists out of this checkpoint.
+    The save runs in the background where Orbax can. Orbax copies device
+    arrays to the host before `save` returns (its blocking part), so training
+    may donate their buffers at once; numpy leaves and `meta` are copied here,
+    so that later changes to the caller's arrays and lists stay out of this
+    checkpoint. The checksum is taken from the same bytes.
     """
-    # Saving goes on in the background while the caller trains on (donating
-    # its device buffers) and mutates its host arrays and lists: hand Orbax
-    # private host copies, one copy per array (np.array of a jax.Array copies
-    # it to the host once).
-    arrays = jax.tree.map(np.array, arrays)
+    arrays = jax.tree.map(lambda x: np.array(x) if isinstance(x, np.ndarray) else x,
+                          arrays)
     meta = json.loads(json.dumps(meta))
     meta.update(epoch=epoch, checksum=checksum(arrays))
     self.check()
@@ -128,8 +135,7 @@ class Checkpoints:
     unusable = []
     for epoch in reversed(self.epochs()):
       try:
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like(epoch))
+        abstract = jax.tree.map(_on_this_host, like(epoch))
         got = self.manager.restore(epoch, args=ocp.args.Composite(
             arrays=ocp.args.StandardRestore(abstract),
             meta=ocp.args.JsonRestore()))
@@ -149,9 +155,14 @@ class Checkpoints:
 
   def read(self, epoch: int) -> tuple[object, dict]:
     """Reads checkpoint `epoch` as saved (numpy arrays), unverified."""
-    got = self.manager.restore(epoch, args=ocp.args.Composite(
-        arrays=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-    return jax.device_get(got["arrays"]), got["meta"]
+    folder = self.directory / str(epoch)
+    reader = ocp.PyTreeCheckpointer()
+    saved = reader.metadata(folder / "arrays").item_metadata.tree
+    arrays = reader.restore(folder / "arrays", restore_args=jax.tree.map(
+        lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved))
+    meta = self.manager.restore(epoch, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))["meta"]
+    return arrays, meta
 
   def wait(self) -> None:
     """Blocks until background saves are on disk; raises UserError if one failed."""

@@ -23,7 +23,6 @@ list. Anything else in a workdir is left alone.
 """
 
 import datetime
-import io
 import json
 import os
 import pathlib
@@ -297,6 +296,22 @@ class Workdir:
       os.fsync(f.fileno())
 
   def write_examples(self, **arrays: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write(self.path / "examples.npz", buffer.getvalue())
+    """Writes examples.npz atomically, compressed straight to a temporary file
+    (no copy of the compressed bytes in memory)."""
+    path = self.path / "examples.npz"
+    fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".examples.npz.")
+    try:
+      os.fchmod(fd, 0o666 & ~_UMASK)
+      with os.fdopen(fd, "wb") as f:
+        np.savez_compressed(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+      os.replace(tmp, path)
+    except OSError as e:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+      raise _named(e, path) from None
+    except BaseException:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+      raise

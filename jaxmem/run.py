@@ -282,8 +282,10 @@ def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
   where lanes run one at a time, or when config.lane_chunk is set)."""
   if task.config.lane_chunk or jax.default_backend() == "cpu":
     return None
+  inside = measures_lib.in_epoch_names(list(enabled))
   fn = measures_lib.epoch_program(task, list(enabled))
-  return execution.lane_bytes(fn, data, lane, state, jnp.int32(0))
+  one = lambda d, l, s, e: fn(d, l, s.train, {k: s.records[k] for k in inside}, e)
+  return execution.lane_bytes(one, data, lane, state, jnp.int32(0))
 
 
 def stored_config(path) -> dict:

@@ -108,27 +108,50 @@ class _Programs:
   def __init__(self, the_run, state):
     self.run, self.state = the_run, state
     self.after = [m for m in the_run.measures if not m.in_epoch]
+    self.inside = measures_lib.in_epoch_names(list(the_run.measures))
     start = time.perf_counter()
     fn = the_run.plan.lift(measures_lib.epoch_program(the_run.task,
-                                                      list(the_run.measures)))
-    self.epoch = jax.jit(fn, donate_argnums=(2,)).lower(
-        the_run.data, the_run.lane, state, jnp.int32(0)).compile()
+                                                      list(the_run.measures)),
+                           lane_args=(1, 2, 3))
+    self.epoch_fn = jax.jit(fn, donate_argnums=(2, 3)).lower(
+        the_run.data, the_run.lane, state.train, self.records(state, self.inside),
+        jnp.int32(0)).compile()
     self._after = {}
     self.compile_s = time.perf_counter() - start
+
+  @staticmethod
+  def records(state, names) -> dict:
+    return {name: state.records[name] for name in names}
+
+  def epoch(self, state, epoch: int):
+    """Trains an epoch; the in-epoch measures' accumulators go in and out."""
+    train, records, out = self.epoch_fn(self.run.data, self.run.lane, state.train,
+                                        self.records(state, self.inside),
+                                        jnp.int32(epoch))
+    return state.replace(train=train, records={**state.records, **records}), out
 
   def due(self, epoch: int) -> tuple[str, ...]:
     """The after-epoch measures due after `epoch` (1-based)."""
     return tuple(m.name for m in self.after if m.due(self.run.config, epoch))
 
-  def after_epoch(self, names: tuple[str, ...]):
+  def compile_after(self, names: tuple[str, ...]) -> None:
+    """Compiles the program of these after-epoch measures, once."""
     if names not in self._after:
       start = time.perf_counter()
       chosen = [m for m in self.after if m.name in names]
-      fn = self.run.plan.lift(measures_lib.after_program(self.run.task, chosen))
-      self._after[names] = jax.jit(fn, donate_argnums=(2,)).lower(
-          self.run.data, self.run.lane, self.state, jnp.int32(1)).compile()
+      fn = self.run.plan.lift(measures_lib.after_program(self.run.task, chosen),
+                              lane_args=(1, 2, 3))
+      self._after[names] = jax.jit(fn, donate_argnums=(3,)).lower(
+          self.run.data, self.run.lane, self.state.train,
+          self.records(self.state, names), jnp.int32(1)).compile()
       self.compile_s += time.perf_counter() - start
-    return self._after[names]
+
+  def after_epoch(self, state, names: tuple[str, ...], epoch: int):
+    """Runs the measures `names` after `epoch` (1-based); only their
+    accumulators go in and out."""
+    records, out = self._after[names](self.run.data, self.run.lane, state.train,
+                                      self.records(state, names), jnp.int32(epoch))
+    return state.replace(records={**state.records, **records}), out
 
 
 def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
@@ -154,16 +177,16 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
     ckpts.check()  # A background save that failed stops the run here.
     if epoch == first or due_save(epoch):
       _check_disk(wd, the_run, store, epoch, due_save, row_bytes, ckpts.saving())
-    state, out = programs.epoch(the_run.data, the_run.lane, state, jnp.int32(epoch))
+    state, out = programs.epoch(state, epoch)
     due = programs.due(epoch + 1)
     if due:
       compiled_before = programs.compile_s
-      after = programs.after_epoch(due)
+      programs.compile_after(due)
       start += programs.compile_s - compiled_before  # Compiling is not training.
-      state, out["after"] = after(the_run.data, the_run.lane, state,
-                                  jnp.int32(epoch + 1))
+      state, out["after"] = programs.after_epoch(state, due, epoch + 1)
+    presented = out.pop("presented")  # [L, N]: only the history takes it home.
     if store is not None:
-      out["history"] = _history_slab(state, out, due)
+      out["history"] = _history_slab(state, presented, due)
     out = jax.device_get(out)  # The epoch's one transfer to the host.
     elapsed = before + time.perf_counter() - start
     newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
@@ -214,7 +237,9 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
       checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
       lane_examples_per_s=round(num_lanes * per_epoch * (config.num_epochs - first)
                                 / max(train_s, 1e-9), 1)))
-  _write_examples(wd, the_run, state, progress.diverged_epoch)
+  accumulators = jax.device_get(state.records)
+  del state
+  _write_examples(wd, the_run, accumulators, progress.diverged_epoch)
   wd.write_json("summary.json", result)
   diverged = np.flatnonzero(progress.diverged_epoch >= 0)
   wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
@@ -252,9 +277,9 @@ def _history(the_run, wd, epoch: int):
   return store
 
 
-def _history_slab(state, out, due) -> dict:
+def _history_slab(state, presented, due) -> dict:
   """This epoch's per-example records, for the history store (on the device)."""
-  slab = dict(presented=out["presented"])
+  slab = dict(presented=presented)
   if "learning" in due:
     slab["train_pred"] = state.records["learning"]["pred"]
   if "test_eval" in due:
@@ -310,10 +335,9 @@ def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,
       eta)
 
 
-def _write_examples(wd, the_run, state, diverged_epoch) -> None:
+def _write_examples(wd, the_run, accumulators, diverged_epoch) -> None:
   """examples.npz: every measure's per-example record, and the lanes' constants."""
   ds, lanes = the_run.dataset, the_run.lanes
-  accumulators = jax.device_get(state.records)
   fields = measures_lib.records(list(the_run.measures), accumulators, the_run.info)
   labels = np.asarray(the_run.lane.labels)
   n = len(ds.train.labels)

@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxmem import admission  # pylint: disable=wrong-import-position
+from jaxmem import cli  # pylint: disable=wrong-import-position
 from jaxmem import execution  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem import train  # pylint: disable=wrong-import-position
@@ -30,8 +31,7 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
 def setup() -> None:
   """As jaxmem's command line: one CPU device per core (call before JAX
   runs), and training's progress lines on stderr."""
-  execution.split_host()
-  logging.set_verbosity(logging.INFO)
+  cli.setup_process()  # A device per core, the compile cache, quiet libraries.
   DOCS.mkdir(parents=True, exist_ok=True)
 
 

@@ -52,7 +52,8 @@ def test_every_accumulator_equals_what_the_history_gives(with_history):
   np.testing.assert_array_equal(ex["first_correct"], dynamics.first_learned_epoch(correct))
   np.testing.assert_array_equal(ex["settled"], dynamics.settled_epoch(pred))
   np.testing.assert_array_equal(ex["correct_epoch1"], correct[:, 0])
-  np.testing.assert_allclose(ex["cumulative_acc"], correct.mean(axis=1))
+  np.testing.assert_array_equal(ex["train_correct_count"], correct.sum(axis=1))
+  assert (ex["evaluations"] == 5).all()
   np.testing.assert_array_equal(ex["train_pred"], pred[:, -1])
   np.testing.assert_array_equal(ex["test_pred"], h["test_pred"][:, -1])
   np.testing.assert_array_equal(

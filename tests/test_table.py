@@ -31,7 +31,8 @@ def history_to_records(presented: np.ndarray, correct: np.ndarray) -> dict:
               first_correct=dynamics.first_learned_epoch(correct),
               settled=dynamics.settled_epoch(pred),
               correct_epoch1=correct[:, 0].astype(np.int8),
-              cumulative_acc=correct.mean(axis=1), train_correct=correct[:, -1],
+              train_correct_count=correct.sum(axis=1),
+              evaluations=np.full(len(correct), correct.shape[1]), train_correct=correct[:, -1],
               train_pred=pred[:, -1], epochs=np.int64(correct.shape[1]))
 
 
@@ -91,6 +92,8 @@ def _small(examples):
       out[k] = np.full(4, -1)
     elif v.ndim == 0:
       out[k] = v
+    elif v.ndim == 1:
+      out[k] = np.concatenate([v, v])
     else:
       out[k] = np.concatenate([v, v])[:, :2]
   return out

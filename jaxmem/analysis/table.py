@@ -75,7 +75,9 @@ def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
              unforgettable=examples["ever_learned"] & (examples["forgetting_events"] == 0),
              first_learned=never(examples["first_learned"]),
              first_correct=never(examples["first_correct"]),
-             settled=examples["settled"], cumulative_acc=examples["cumulative_acc"],
+             settled=examples["settled"],
+             cumulative_acc=examples["train_correct_count"]
+             / np.maximum(examples["evaluations"], 1)[:, None],
              error_epoch1=np.where(epoch1 >= 0, 1.0 - epoch1, np.nan),
              final_error=~examples["train_correct"])
   if depth is None and "depth" in examples:

@@ -43,6 +43,12 @@ class Info:
     return jnp.uint8 if n < 2**8 else jnp.uint16 if n < 2**16 else jnp.int32
 
   @property
+  def epoch_index_dtype(self):
+    """The smallest signed dtype for an epoch or -1 (examples.npz's "never")."""
+    n = self.config.num_epochs
+    return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+
+  @property
   def class_dtype(self):
     return jnp.int8 if self.num_classes <= 127 else jnp.int16
 
@@ -134,33 +140,39 @@ def init(measures: list[Measure], info: Info) -> dict:
 def epoch_program(task: steps.Task, measures: list[Measure]):
   """One lane's epoch: training, then the in-epoch measures.
 
-  Returns fn(data, lane, state: steps.State, epoch 0-based) -> (state, out)
-  with out = {"steps": float32 [3], "diverged": int32 [], "presented": int8
-  [N], name: sums of each in-epoch measure}.
+  Returns fn(data, lane, train, records, epoch 0-based) -> (train, records,
+  out), where `records` holds the in-epoch measures' accumulators only (so the
+  others are neither passed nor copied), and out = {"steps": float32 [3],
+  "diverged": int32 [], "presented": int8 [N], name: sums of each in-epoch
+  measure}.
   """
   inside = [m for m in measures if m.in_epoch]
 
-  def run(data, lane, state, epoch):
-    train, out = steps.train_epoch(task, data, lane, state.train, epoch)
+  def run(data, lane, train, records, epoch):
+    train, out = steps.train_epoch(task, data, lane, train, epoch)
     ctx = Context(task, data, lane, train, epoch + 1, out["presented"])
-    records = dict(state.records)
+    records = dict(records)
     for m in inside:
       records[m.name], out[m.name] = m.update(ctx, records[m.name])
-    return state.replace(train=train, records=records), out
+    return train, records, out
   return run
 
 
 def after_program(task: steps.Task, measures: list[Measure]):
-  """One lane's measures after an epoch: fn(data, lane, state, epoch 1-based)
-  -> (state, {name: sums})."""
+  """One lane's measures after an epoch: fn(data, lane, train, records, epoch
+  1-based) -> (records, {name: sums}), `records` holding only theirs."""
 
-  def run(data, lane, state, epoch):
-    ctx = Context(task, data, lane, state.train, epoch)
-    records, out = dict(state.records), {}
+  def run(data, lane, train, records, epoch):
+    ctx = Context(task, data, lane, train, epoch)
+    records, out = dict(records), {}
     for m in measures:
       records[m.name], out[m.name] = m.update(ctx, records[m.name])
-    return state.replace(records=records), out
+    return records, out
   return run
+
+
+def in_epoch_names(measures: list[Measure]) -> tuple[str, ...]:
+  return tuple(m.name for m in measures if m.in_epoch)
 
 
 def rows_rates(measures: list[Measure], due: set[str], sums: dict,

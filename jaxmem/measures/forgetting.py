@@ -44,13 +44,14 @@ def _update(ctx, acc):
 
 
 def _record(acc, info) -> dict:
-  first = acc["first_learned"].astype(np.int64)
+  first, events = acc["first_learned"], acc["events"]
   learned = first > 0
-  events = acc["events"].astype(np.int64)
-  return dict(presentations=acc["presentations"].astype(np.int64),
-              forgetting_events=events, first_learned=np.where(learned, first, -1),
+  signed = info.epoch_index_dtype
+  return dict(presentations=acc["presentations"], forgetting_events=events,
+              first_learned=np.where(learned, first, -1).astype(signed),
               ever_learned=learned,
-              forgetting=np.where(learned, events, info.config.num_epochs),
+              forgetting=np.where(learned, events, info.config.num_epochs).astype(
+                  events.dtype),
               last_presented=acc["last"])
 
 

@@ -8,9 +8,9 @@ jaxmem.measures.evaluation), on the label the lane trains on:
                   (the first evaluated epoch if it never changed);
   correct_epoch1  right after epoch 1 (Arpit et al. 2017, Fig. 1), -1 where
                   epoch 1 was not evaluated;
-  cumulative_acc  the fraction of evaluations it was right: the cumulative
-                  accuracy that Jiang et al. (2021) compare with C-scores as a
-                  learning-speed proxy;
+  train_correct_count  how many evaluations it was right; over `evaluations`,
+                  the cumulative accuracy that Jiang et al. (2021) compare with
+                  C-scores as a learning-speed proxy;
   train_pred, train_correct   its final prediction, and whether it is right.
 """
 
@@ -49,14 +49,11 @@ def _update(ctx, acc):
 
 
 def _record(acc, info) -> dict:
-  del info
-  first = acc["first_correct"].astype(np.int64)
-  evaluations = np.maximum(acc["evaluations"], 1)[:, None]
-  return dict(first_correct=np.where(first > 0, first, -1),
-              settled=acc["settled"].astype(np.int64),
-              correct_epoch1=acc["correct_epoch1"],
-              cumulative_acc=acc["correct"] / evaluations,
-              train_pred=acc["pred"], evaluations=acc["evaluations"])
+  first = acc["first_correct"]
+  return dict(first_correct=np.where(first > 0, first, -1).astype(info.epoch_index_dtype),
+              settled=acc["settled"], correct_epoch1=acc["correct_epoch1"],
+              train_correct_count=acc["correct"], train_pred=acc["pred"],
+              evaluations=acc["evaluations"])
 
 
 MEASURES = [Measure("learning", enabled=lambda config: True, due=evaluation.due,
