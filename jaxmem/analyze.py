@@ -27,7 +27,14 @@ _CRITICAL_EXAMPLES = flags.DEFINE_integer(
     "critical_examples", None, "Training examples searched for critical samples "
     "at the end; default the run's config.critical.examples; 0 skips the search.")
 
-VALID = ["--workdir", "--out", "--data_dir", "--knn_k", "--critical_examples"]
+_COMPARE = flags.DEFINE_string(
+    "compare", None, "An npz of published per-example scores (`labels`, `scores`) "
+    "in the data set's official order, e.g. the released C-scores: joins the "
+    "table with them and writes Spearman correlations, with a within-class "
+    "shuffled control (comparison.json).")
+
+VALID = ["--workdir", "--out", "--data_dir", "--knn_k", "--critical_examples",
+         "--compare"]
 
 
 def analysis_args(argv: list[str], what: str) -> dict:
@@ -43,7 +50,7 @@ def main(argv: list[str]) -> None:
   args = analysis_args(argv, "an analysis")
   from jaxmem import difficulty  # pylint: disable=g-import-not-at-top
   try:
-    result = difficulty.run(_WORKDIR.value, **args)
+    result = difficulty.run(_WORKDIR.value, compare_with=_COMPARE.value, **args)
   except errors.UserError as e:
     cli.fail(e)
   except OSError as e:
@@ -51,6 +58,10 @@ def main(argv: list[str]) -> None:
   print("Spearman rank correlations between hardness measures (larger = harder):\n"
         f"{difficulty.correlation_table(result.names, result.correlations)}\n\n"
         f"difficulty table and correlations written to {result.folder}/")
+  if result.comparison is not None:
+    print(f"\nagainst {_COMPARE.value} ({result.comparison.matched} examples, "
+          f"labels agreeing on {100 * result.comparison.label_agreement:.1f}%):\n"
+          f"{difficulty.comparison_table(result.comparison)}")
 
 
 def run() -> None:

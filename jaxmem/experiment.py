@@ -63,6 +63,10 @@ def base_config() -> ml_collections.ConfigDict:
 
   # Preprocessing, applied inside the step (pure, keyed per lane).
   c.preprocess = ml_collections.ConfigDict(dict(
+      # In training, zero-pad each side by this many pixels and crop back to
+      # the image's size at a random offset (RandomCrop(32, padding=4) of the
+      # CIFAR ResNet recipes: 4); 0: no padded crop.
+      pad=0,
       crop=0,  # Centre-crop to crop x crop (Zhang: 28); 0 keeps the full image.
       random_crop=False,  # In training, crop at a random offset instead.
       random_flip=False,  # In training, flip horizontally with probability 1/2.
@@ -211,7 +215,8 @@ def validate(config) -> None:
     raise errors.UserError(
         f"config.first_seed + config.num_seeds must be <= 2**31, got "
         f"{config.first_seed} + {config.num_seeds}")
-  _integers(config.preprocess, dict(crop=(0, None), random_shift=(0, None)),
+  _integers(config.preprocess, dict(crop=(0, None), random_shift=(0, None),
+                                    pad=(0, None)),
             "config.preprocess.")
   _integers(config.critical, dict(every_epochs=(0, None), examples=(1, None),
                                   iterations=(1, 10**6), stop_below=(0, None)),

@@ -33,6 +33,19 @@ def _crop(images: jax.Array, size: int, key: jax.Array | None) -> jax.Array:
       x, (t, l, 0), (size, size, c)))(images, tops, lefts)
 
 
+def _padded_crop(images: jax.Array, pad: int, key: jax.Array) -> jax.Array:
+  """Zero-pads each side by `pad`, then crops back to the image's size at a
+  random offset per image (torchvision's RandomCrop(32, padding=4), as
+  kuangliu/pytorch-cifar and Toneva et al.'s code augment CIFAR)."""
+  b, h, w, c = images.shape
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  ky, kx = jax.random.split(key)
+  tops = jax.random.randint(ky, (b,), 0, 2 * pad + 1)
+  lefts = jax.random.randint(kx, (b,), 0, 2 * pad + 1)
+  return execution.over_examples(lambda x, t, l: jax.lax.dynamic_slice(
+      x, (t, l, 0), (h, w, c)))(padded, tops, lefts)
+
+
 def _shift(images: jax.Array, most: int, key: jax.Array) -> jax.Array:
   """Rolls each image by its own (dy, dx), each in [-most, most], wrapping
   around (torch.roll, as Karpathy's modern LeNet 1989 augments)."""
@@ -54,7 +67,7 @@ def apply(config, images: jax.Array, key: jax.Array | None) -> jax.Array:
   """Preprocesses a batch; augments only when `key` is given (training).
 
   Args:
-    config: the `preprocess` ConfigDict (crop, random_crop, random_flip,
+    config: the `preprocess` ConfigDict (pad, crop, random_crop, random_flip,
       random_shift, normalize); static.
     images: float32 [B, H, W, C].
     key: the step's augmentation key, or None for evaluation.
@@ -65,6 +78,8 @@ def apply(config, images: jax.Array, key: jax.Array | None) -> jax.Array:
   crop_key = flip_key = None
   if key is not None:
     crop_key, flip_key = jax.random.split(key)
+  if crop_key is not None and config.pad:
+    images = _padded_crop(images, config.pad, jax.random.fold_in(crop_key, 2))
   if config.crop:
     images = _crop(images, config.crop,
                    crop_key if config.random_crop else None)

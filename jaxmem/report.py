@@ -18,11 +18,13 @@ _FIT_THRESHOLD = flags.DEFINE_float(
     "fit_threshold", 1.0, "Training accuracy that counts as fitted, for time to "
     "fit; in (0, 1].")
 
-VALID = analyze.VALID + ["--fit_threshold"]
+VALID = [v for v in analyze.VALID if v != "--compare"] + ["--fit_threshold"]
 
 
 def main(argv: list[str]) -> None:
   args = analyze.analysis_args(argv, "a report")
+  if flags.FLAGS.compare:
+    cli.fail("--compare is a flag of jaxmem analyze, not of jaxmem report")
   from jaxmem import reporting  # pylint: disable=g-import-not-at-top
   try:
     path = reporting.write(flags.FLAGS.workdir, threshold=_FIT_THRESHOLD.value, **args)

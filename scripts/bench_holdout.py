@@ -38,7 +38,8 @@ FLAGS = ["--experiment=difficulty_usps", "--config.dataset=cifar10",
 
 
 def timed(command: list[str], cwd: pathlib.Path, workdir: str) -> dict:
-  env = dict(os.environ, JAXMEM_OFFLINE="1", PYTHONPATH=str(cwd))
+  data = os.path.abspath(os.environ.get("JAXMEM_DATA_DIR", "../shared/data"))
+  env = dict(os.environ, JAXMEM_OFFLINE="1", PYTHONPATH=str(cwd), JAXMEM_DATA_DIR=data)
   start = time.perf_counter()
   out = subprocess.run([sys.executable, "-m", "jaxmem", *command, f"--workdir={workdir}"],
                        cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -53,24 +54,28 @@ def timed(command: list[str], cwd: pathlib.Path, workdir: str) -> dict:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--before", default="0ace575")
+  parser.add_argument("--after", default="HEAD", help="today's jaxmem: a commit, "
+                      "checked out in a worktree too, so that the tree may change meanwhile")
   parser.add_argument("--page", default=str(ROOT / "docs" / "benchmarks.md"))
   args = parser.parse_args()
   lane_examples = 32 * 5000 * 15
   results = {}
   with tempfile.TemporaryDirectory() as tmp:
-    old = pathlib.Path(tmp) / "before"
-    subprocess.run(["git", "worktree", "add", "--detach", str(old), args.before],
-                   cwd=ROOT, check=True, capture_output=True)
+    old, new = pathlib.Path(tmp) / "before", pathlib.Path(tmp) / "after"
+    for path, commit in ((old, args.before), (new, args.after)):
+      subprocess.run(["git", "worktree", "add", "--detach", str(path), commit],
+                     cwd=ROOT, check=True, capture_output=True)
     try:
-      settings = [("before", old, FLAGS), ("every", ROOT, FLAGS),
-                  ("final_only", ROOT, FLAGS + ["--config.eval_every_epochs=15"])]
+      settings = [("before", old, FLAGS), ("every", new, FLAGS),
+                  ("final_only", new, FLAGS + ["--config.eval_every_epochs=15"])]
       for name, cwd, flags in settings:
         print(f"{name}: training", flush=True)
         results[name] = timed(flags, cwd, f"{tmp}/{name}")
         print(name, results[name], flush=True)
     finally:
-      subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT,
-                     check=False, capture_output=True)
+      for path in (old, new):
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
+                       check=False, capture_output=True)
   base = lane_examples / results["before"]["wall_s"]
   rows = []
   for name, r in results.items():
@@ -89,7 +94,7 @@ on its own random half, 15 epochs, batch 128: {lane_examples:,} lane-examples
 trained per run. Rates are lane-examples trained per second of the whole
 command (start-up, data, compiling, evaluation and records included).
 `before` is jaxmem at {args.before} (every epoch evaluates both splits and the
-host gathers per-epoch arrays); `every` is today's jaxmem with the same
+host gathers per-epoch arrays); `every` is jaxmem at {args.after} with the same
 evaluation; `final_only` evaluates only after the last epoch
 (`--config.eval_every_epochs=15`), which is all a hold-out estimate needs.
 

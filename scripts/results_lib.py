@@ -14,14 +14,12 @@ import platform
 import sys
 import time
 
-from absl import logging
 import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxmem import admission  # pylint: disable=wrong-import-position
 from jaxmem import cli  # pylint: disable=wrong-import-position
-from jaxmem import execution  # pylint: disable=wrong-import-position
 from jaxmem import records  # pylint: disable=wrong-import-position
 from jaxmem import train  # pylint: disable=wrong-import-position
 

@@ -171,6 +171,8 @@ ANALYSIS_CASES = [
     ("several workdirs without --out", "jaxmem.analyze", ["--workdir={run}"],
      "needs --out=DIR"),
     ("no workdir", "jaxmem.report", None, "needs --workdir=W"),
+    ("published scores that are not there", "jaxmem.analyze",
+     ["--compare=/nonexistent/cscores.npz"], "--compare=/nonexistent/cscores.npz: no such file"),
     ("a training flag", "jaxmem.analyze", ["--config.num_epochs=3"],
      "valid flags of jaxmem.analyze: --workdir, --out"),
 ]

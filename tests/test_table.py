@@ -120,3 +120,30 @@ def test_written_csv_and_parquet_round_trip(tmp_path):
   assert back["cscore"][0] == 0.25 and np.isnan(back["cscore"][1])
   parquet = pq.read_table(parquet_path).to_pydict()
   assert parquet["index"] == [4, 7] and parquet["cscore"][0] == 0.25
+
+
+def test_comparison_with_published_scores_joins_on_the_official_index(tmp_path):
+  from jaxmem import difficulty  # pylint: disable=g-import-not-at-top
+  from jaxmem import errors  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(4), 50)  # 200 examples in "official" order.
+  scores = rng.uniform(size=200) + labels  # Some classes are easier.
+  np.savez(tmp_path / "published.npz", labels=labels, scores=scores)
+  index = rng.permutation(200)[:120]  # The run saw 120 of them, in its own order.
+  cols = dict(index=index, clean_label=labels[index],
+              forgetting_mean=-scores[index] + rng.normal(0, 0.01, 120),
+              cscore=labels[index] + rng.normal(0, 0.01, 120))  # The class alone.
+  got = difficulty.compare(cols, tmp_path / "published.npz")
+  assert got.matched == 120 and got.label_agreement == 1.0
+  assert got.spearman["forgetting_mean"] < -0.99  # A hardness: negative.
+  # The control keeps the class part, not the rest: a measure that knows only
+  # the class agrees as well with the shuffled scores; forgetting, which
+  # follows each example, agrees less.
+  assert got.shuffled["forgetting_mean"] > got.spearman["forgetting_mean"] + 0.05
+  assert abs(got.shuffled["cscore"] - got.spearman["cscore"]) < 0.05
+  np.savez(tmp_path / "other.npz", labels=(labels + 1) % 4, scores=scores)
+  with pytest.raises(errors.UserError, match="labels agree .* 0.0%"):
+    difficulty.compare(cols, tmp_path / "other.npz")
+  np.savez(tmp_path / "short.npz", labels=labels[:50], scores=scores[:50])
+  with pytest.raises(errors.UserError, match="holds 50 examples"):
+    difficulty.compare(cols, tmp_path / "short.npz")
