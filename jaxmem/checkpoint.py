@@ -23,6 +23,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxmem import distributed
 from jaxmem import errors
 
 # The OS causes Orbax's errors carry in their text (it wraps them in ValueError).
@@ -38,14 +39,6 @@ def failure(error: BaseException, epoch: int, directory: pathlib.Path) -> errors
                           f"{directory}: {cause}")
 
 
-def _on_this_host(x) -> jax.ShapeDtypeStruct:
-  """A restore target on this process's first device, whatever devices (or
-  processes) saved it: checkpoints restore with any device count."""
-  return jax.ShapeDtypeStruct(x.shape, x.dtype,
-                              sharding=jax.sharding.SingleDeviceSharding(
-                                  jax.local_devices()[0]))
-
-
 def checksum(tree) -> str:
   """SHA-256 over a pytree's leaves: their paths, dtypes, shapes and bytes."""
   digest = hashlib.sha256()
@@ -54,6 +47,73 @@ def checksum(tree) -> str:
     digest.update(f"{jax.tree_util.keystr(path)}|{leaf.dtype}|{leaf.shape}|".encode())
     digest.update(leaf.tobytes())
   return digest.hexdigest()
+
+
+def _sharded(leaf) -> bool:
+  return isinstance(leaf, jax.Array) and not leaf.is_fully_replicated
+
+
+def _rows(leaf):
+  """(first lane, host block) of each part of a leaf this process holds."""
+  if _sharded(leaf):
+    for shard in leaf.addressable_shards:
+      yield (shard.index[0].start or 0), np.asarray(shard.data)
+  else:
+    yield 0, np.asarray(leaf)
+
+
+def _key(path) -> tuple[str, ...]:
+  """A leaf's path by names and indices only: Orbax saves NamedTuples and
+  dataclasses as dicts and tuples as lists."""
+  return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
+               for k in path)
+
+
+def lane_checksums(tree, num_lanes: int) -> list[str]:
+  """SHA-256 of each lane's slice of every leaf (all leaves carry the lane
+  axis first), the same whichever devices and processes hold the lanes, so
+  that a checkpoint verifies when restored with another layout. Each process
+  hashes the lanes it holds; the digests are gathered to every process."""
+  digests = {}
+  leaves = sorted(((_key(path), leaf)
+                   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]),
+                 key=lambda item: item[0])
+  # A lane's digest runs over all its leaves, so a process hashes only the
+  # lanes of its shards (host leaves included); with no shards, all lanes.
+  owned = {first + row for _, leaf in leaves if _sharded(leaf)
+           for first, block in _rows(leaf) for row in range(block.shape[0])}
+  owned = owned or set(range(num_lanes))
+  for key, leaf in leaves:
+    name = "/".join(key)
+    for first, block in _rows(leaf):
+      for row in range(block.shape[0]):
+        lane = first + row
+        if lane < num_lanes and lane in owned:
+          value = np.ascontiguousarray(block[row])
+          digests.setdefault(lane, hashlib.sha256()).update(
+              f"{name}|{value.dtype}|{value.shape}|".encode() + value.tobytes())
+  table = np.zeros((num_lanes, 32), np.uint8)
+  for lane, digest in digests.items():
+    table[lane] = np.frombuffer(digest.digest(), np.uint8)
+  table = distributed.combine_disjoint(table)
+  return [bytes(row).hex() for row in table]
+
+
+def _as_expected(restored, expected):
+  """The restored leaves in the expected tree's structure; raises ValueError
+  if they differ in structure, dtypes or shapes past the lane axis."""
+  got = {_key(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(restored)[0]}
+  want, treedef = jax.tree_util.tree_flatten_with_path(expected)
+  if sorted(got) != sorted(_key(p) for p, _ in want):
+    raise ValueError("another structure of arrays (another jaxmem version?)")
+  leaves = []
+  for path, e in want:
+    r = got[_key(path)]
+    if r.shape[1:] != tuple(e.shape[1:]) or np.dtype(r.dtype) != np.dtype(e.dtype):
+      raise ValueError(f"an array of shape {r.shape} {r.dtype} where "
+                       f"{tuple(e.shape)} {np.dtype(e.dtype)} was expected")
+    leaves.append(r)
+  return jax.tree.unflatten(treedef, leaves)
 
 
 class Checkpoints:
@@ -77,11 +137,13 @@ class Checkpoints:
     if not epochs:
       return
     self.manager.close()
-    self.damaged.mkdir(parents=True, exist_ok=True)
-    for epoch in epochs:
-      target = self.damaged / str(epoch)
-      shutil.rmtree(target, ignore_errors=True)
-      shutil.move(str(self.directory / str(epoch)), target)
+    if distributed.is_primary():  # Every process found the same ones unusable.
+      self.damaged.mkdir(parents=True, exist_ok=True)
+      for epoch in epochs:
+        target = self.damaged / str(epoch)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(self.directory / str(epoch)), target)
+    distributed.barrier("jaxmem_set_aside")
     self.manager = self._open()
 
   def save(self, epoch: int, arrays, meta: dict) -> None:
@@ -96,7 +158,8 @@ class Checkpoints:
     arrays = jax.tree.map(lambda x: np.array(x) if isinstance(x, np.ndarray) else x,
                           arrays)
     meta = json.loads(json.dumps(meta))
-    meta.update(epoch=epoch, checksum=checksum(arrays))
+    lanes = meta.setdefault("num_lanes", jax.tree.leaves(arrays)[0].shape[0])
+    meta.update(epoch=epoch, lane_checksums=lane_checksums(arrays, lanes))
     self.check()
     self._saving = epoch
     try:
@@ -120,13 +183,21 @@ class Checkpoints:
   def epochs(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
-  def restore(self, like) -> tuple[int, object, dict] | None:
+  def restore(self, expected, num_lanes: int, sharding=None
+              ) -> tuple[int, object, dict] | None:
     """Restores the newest checkpoint that loads and verifies.
 
+    Whatever the devices or processes that saved it (its arrays may carry
+    another padding of the lane axis), it restores onto this run's layout:
+    with `sharding`, each process reads only its own lanes, as global arrays
+    of `expected`'s padded lane count (padding lanes zero); without, the
+    whole checkpoint as host numpy of the first `num_lanes` lanes.
+
     Args:
-      like: a function of the epoch returning a pytree with the structure,
-        shapes and dtypes of that checkpoint's arrays (arrays or
-        jax.ShapeDtypeStructs).
+      expected: a pytree with the structure, dtypes and shapes of the
+        checkpoint's arrays (the lane axis first, padded for `sharding`).
+      num_lanes: the run's lanes.
+      sharding: the lane axis's sharding over the run's devices, or None.
 
     Returns:
       (epoch, arrays, meta) or None if no checkpoint is usable; each one
@@ -135,13 +206,13 @@ class Checkpoints:
     unusable = []
     for epoch in reversed(self.epochs()):
       try:
-        abstract = jax.tree.map(_on_this_host, like(epoch))
-        got = self.manager.restore(epoch, args=ocp.args.Composite(
-            arrays=ocp.args.StandardRestore(abstract),
-            meta=ocp.args.JsonRestore()))
-        arrays = jax.device_get(got["arrays"])
-        meta = got["meta"]
-        if checksum(arrays) != meta.get("checksum"):
+        arrays, meta = self.read(epoch, expected, sharding)
+        arrays = _as_expected(arrays, expected)
+        if meta.get("num_lanes") != num_lanes:
+          raise ValueError(f"it holds {meta.get('num_lanes')} lanes, not {num_lanes}")
+        if sharding is None:
+          arrays = jax.tree.map(lambda x: x[:num_lanes], arrays)
+        if lane_checksums(arrays, num_lanes) != meta.get("lane_checksums"):
           raise ValueError("checksum mismatch: its bytes were altered")
         self._set_aside(unusable)
         return epoch, arrays, meta
@@ -153,13 +224,28 @@ class Checkpoints:
                         " ".join(str(e).split())[:300], self.damaged)
     return None
 
-  def read(self, epoch: int) -> tuple[object, dict]:
-    """Reads checkpoint `epoch` as saved (numpy arrays), unverified."""
+  def read(self, epoch: int, expected=None, sharding=None) -> tuple[object, dict]:
+    """Reads checkpoint `epoch` unverified: as saved (numpy), or with
+    `sharding` each process its own lanes of `expected`'s lane count."""
     folder = self.directory / str(epoch)
     reader = ocp.PyTreeCheckpointer()
-    saved = reader.metadata(folder / "arrays").item_metadata.tree
-    arrays = reader.restore(folder / "arrays", restore_args=jax.tree.map(
-        lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved))
+    # Read on its own, the item warns that the manager's metadata file is
+    # not inside it; that file is one level up, where it belongs.
+    logger = logging.get_absl_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+      saved = reader.metadata(folder / "arrays").item_metadata.tree
+      if sharding is None:
+        args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved)
+      else:
+        lanes = jax.tree.leaves(expected)[0].shape[0]
+        args = jax.tree.map(lambda m: ocp.ArrayRestoreArgs(
+            sharding=sharding, global_shape=(lanes,) + tuple(m.shape[1:]),
+            strict=False), saved)
+      arrays = reader.restore(folder / "arrays", restore_args=args)
+    finally:
+      logger.setLevel(level)
     meta = self.manager.restore(epoch, args=ocp.args.Composite(
         meta=ocp.args.JsonRestore()))["meta"]
     return arrays, meta

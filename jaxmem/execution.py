@@ -26,6 +26,7 @@ batch-1 steps are too small for XLA's intra-op threads.
 """
 
 import dataclasses
+import functools
 import logging
 import os
 
@@ -38,8 +39,9 @@ from jaxmem import errors
 
 
 def devices() -> list:
-  """The devices the lanes are spread over: every local device."""
-  return jax.local_devices()
+  """The devices the lanes are spread over: every device of every process
+  (the local ones when the run is one process)."""
+  return jax.devices()
 
 
 def split_host(count: int | None = None) -> int:
@@ -179,9 +181,14 @@ def over_lanes(fn, num_lanes: int, chunk: int, num_devices: int = 1,
                         # (input corruptions) fail JAX's replication check.
                         check_vma=False)
 
+  size = per_device * num_devices
+
   def run(*args):
     shared, lanes = unpack(args)
-    padded = jax.tree.map(lambda x: _pad_to(x, per_device * num_devices), lanes)
+    given = jax.tree.leaves(lanes)[0].shape[0]
+    if given == size:  # Already padded (Plan.put): outputs stay padded.
+      return local(shared, lanes)
+    padded = jax.tree.map(lambda x: _pad_to(x, size), lanes)
     out = local(shared, padded)
     return jax.tree.map(lambda x: x[:num_lanes], out)
   return run
@@ -207,12 +214,64 @@ class Plan:
 
   def lift(self, fn, lane_args: tuple[int, ...] = (1, 2)):
     """over_lanes(fn, lane_args=...) with this plan: the only way jaxmem's
-    programs of one lane become programs of every lane."""
+    programs of one lane become programs of every lane. Lane arguments of
+    `padded_lanes` lanes (Plan.put) give outputs of as many."""
     return over_lanes(fn, self.num_lanes, self.chunk, self.num_devices, lane_args)
+
+  @property
+  def padded_lanes(self) -> int:
+    """The lanes the devices hold: the run's, padded with copies of the last
+    so that every device has as many (the copies' results are dropped)."""
+    return -(-self.num_lanes // self.num_devices) * self.num_devices
+
+  @functools.cached_property
+  def mesh(self) -> jax.sharding.Mesh:
+    return jax.sharding.Mesh(np.asarray(devices()[:self.num_devices]), ("lanes",))
+
+  @functools.cached_property
+  def sharding(self) -> jax.sharding.Sharding:
+    """The lane axis split over the devices (arrays [padded_lanes, ...])."""
+    if self.num_devices == 1:
+      return jax.sharding.SingleDeviceSharding(devices()[0])
+    return jax.sharding.NamedSharding(self.mesh, P("lanes"))
+
+  def fill_padding(self, tree):
+    """Lane-sharded arrays with their padding lanes made copies of the last
+    lane, as `put` pads (e.g. after a restore that padded with zeros)."""
+    if self.padded_lanes == self.num_lanes:
+      return tree
+    last = self.num_lanes - 1
+    fill = jax.jit(lambda x: x.at[last + 1:].set(x[last]), out_shardings=self.sharding)
+    return jax.tree.map(fill, tree)
+
+  def put(self, tree):
+    """Host arrays [L, ...] (or already [padded_lanes, ...]) as device arrays
+    padded to `padded_lanes` and split over the lanes mesh; each process
+    places only its own devices' lanes."""
+    def one(x):
+      x = np.asarray(x)
+      if x.shape[0] != self.padded_lanes:
+        x = np.concatenate([x, np.repeat(x[-1:], self.padded_lanes - x.shape[0], 0)])
+      if self.num_devices == 1:
+        return jax.device_put(x, devices()[0])
+      return jax.make_array_from_callback(x.shape, self.sharding, lambda index: x[index])
+    return jax.tree.map(one, tree)
+
+  def replicate(self, tree):
+    """Host arrays as device arrays replicated on every device of the mesh
+    (the data set)."""
+    def one(x):
+      x = np.asarray(x)
+      if self.num_devices == 1:
+        return jax.device_put(x, devices()[0])
+      sharding = jax.sharding.NamedSharding(self.mesh, P())
+      return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    return jax.tree.map(one, tree)
 
   def describe(self) -> dict:
     return dict(backend=jax.default_backend(),
                 devices=[str(d) for d in devices()[:self.num_devices]],
+                processes=jax.process_count(),
                 lane_chunk=self.chunk,
                 lanes_per_device=-(-self.num_lanes // self.num_devices))
 
@@ -233,5 +292,13 @@ def plan(config, num_lanes: int, bytes_per_lane: int | None = None) -> Plan:
     raise errors.UserError(
         f"config.num_devices={config.num_devices} but this machine has "
         f"{available} {jax.default_backend()} device(s); valid: 0 (all) or 1..{available}")
+  if jax.process_count() > 1 and wanted != available:
+    raise errors.UserError(
+        f"config.num_devices={config.num_devices}: a run over {jax.process_count()} "
+        f"processes uses all their {available} devices; valid: 0 or {available}")
+  if jax.process_count() > 1 and num_lanes < available:
+    raise errors.UserError(
+        f"{num_lanes} lanes over {available} devices of {jax.process_count()} "
+        "processes: every device needs a lane; use more seeds or fewer processes")
   used = min(wanted, num_lanes)
   return Plan(num_lanes, lane_chunk(config, num_lanes, used, bytes_per_lane), used)

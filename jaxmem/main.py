@@ -12,6 +12,7 @@ any field of its config (nested fields too: `--config.grid.label_corruption=
 before anything compiles. This module owns the training flags only.
 """
 
+import dataclasses
 import sys
 
 from absl import flags
@@ -24,7 +25,8 @@ from jaxmem import summary
 
 DEFAULT_EXPERIMENT = "quickstart"
 VALID = ["--experiment", "--config.KEY=VALUE", "--workdir", "--data_dir",
-         "--overwrite", "--list_experiments"]
+         "--overwrite", "--list_experiments", "--coordinator_address",
+         "--num_processes", "--process_id", "--heartbeat_timeout_s"]
 
 _EXPERIMENT = flags.DEFINE_string(
     "experiment", DEFAULT_EXPERIMENT, "Experiment: a file in sweeps/ (see "
@@ -41,6 +43,17 @@ _OVERWRITE = flags.DEFINE_bool(
     "jaxmem's own files are removed).")
 _LIST = flags.DEFINE_bool("list_experiments", False,
                           "List the experiments with their first line and exit.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Several processes, launched by hand: process "
+    "0's host:port (with --num_processes and --process_id). Under SLURM, Open "
+    "MPI or on a TPU pod slice, leave it out: JAX reads the launch.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None,
+                                      "Processes of the run (with --coordinator_address).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None,
+                                   "This process's index, 0..num_processes-1.")
+_HEARTBEAT = flags.DEFINE_integer(
+    "heartbeat_timeout_s", 100, "Over several processes: a process silent this "
+    "long is lost, and the run stops with status failed.")
 
 
 def _experiment_from_argv(argv: list[str]) -> str:
@@ -98,17 +111,36 @@ def main(argv: list[str]) -> None:
     print(list_experiments())
     return
   # pylint: disable=g-import-not-at-top
+  from jaxmem import admission
+  from jaxmem import distributed
   from jaxmem import preemption
+  from jaxmem import records
   from jaxmem import train
   workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
+  launch = distributed.Launch(_COORDINATOR.value, _NUM_PROCESSES.value,
+                              _PROCESS_ID.value, _HEARTBEAT.value)
   try:
+    distributed.check(launch)
+    if launch.explicit or distributed.cluster():
+      # Refused before any process joins the others (a live run's workdir, a
+      # finished run, someone else's files).
+      experiment.validate(_CONFIG.value)
+      admission.inspect(records.Workdir(workdir), _CONFIG.value.to_dict(),
+                        _OVERWRITE.value)
+      # JAX's own heartbeat outlasts jaxmem's watchdog, which says what
+      # happened; it ends the wait of a process blocked in a collective.
+      distributed.initialize(dataclasses.replace(
+          launch, heartbeat_timeout_s=launch.heartbeat_timeout_s + 10))
     result = train.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
-                       overwrite=_OVERWRITE.value)
+                       overwrite=_OVERWRITE.value,
+                       heartbeat_timeout_s=launch.heartbeat_timeout_s)
   except errors.UserError as e:
     cli.fail(e)
   except preemption.Preempted as e:
     print(f"jaxmem: {e}", file=sys.stderr, flush=True)
     sys.exit(e.exit_status)
+  if not distributed.is_primary():
+    return
   print(f"\n{_EXPERIMENT.value}: final accuracy, mean +- std over seeds "
         f"({result['train_s']:.1f} s training, {result['compile_s']:.1f} s "
         f"compiling)\n{summary.table(result)}\n\nresults in {workdir}/")

@@ -121,6 +121,8 @@ def remove_owned(folder: pathlib.Path) -> None:
 class Workdir:
   """Reads and writes one run's folder."""
 
+  writes = True  # Process 0 of a run, or its only process; see Follower.
+
   def __init__(self, path: str | os.PathLike):
     self.path = pathlib.Path(path)
 
@@ -315,3 +317,30 @@ class Workdir:
       if os.path.exists(tmp):
         os.unlink(tmp)
       raise
+
+
+class Follower(Workdir):
+  """A workdir as the processes other than process 0 of a multi-process run
+  see it: they read, and process 0 writes (calls to write are no-ops here)."""
+
+  writes = False
+
+  def write_json(self, name: str, obj) -> None:
+    del name, obj
+
+  def set_status(self, status: str, **fields) -> None:
+    del status, fields
+
+  def set_status_anyhow(self, status: str, **fields) -> bool:
+    del status, fields
+    return True
+
+  def append_metrics(self, rows: list[dict]) -> int:
+    del rows
+    return 0
+
+  def cut_metrics(self, length: int, sha256: str) -> None:
+    del length, sha256
+
+  def write_examples(self, **arrays: np.ndarray) -> None:
+    del arrays

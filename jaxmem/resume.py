@@ -15,6 +15,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from jaxmem import distributed
 from jaxmem import errors
 from jaxmem import records
 
@@ -43,7 +44,8 @@ class Progress:
     self.metrics_bytes, self._metrics_hash = len(metrics), hashlib.sha256(metrics)
 
   def meta(self) -> dict:
-    return dict(last_rows=self.last_rows, elapsed=self.elapsed,
+    return dict(num_lanes=len(self.diverged_epoch), last_rows=self.last_rows,
+                elapsed=self.elapsed,
                 metrics_bytes=self.metrics_bytes,
                 metrics_sha256=self._metrics_hash.hexdigest())
 
@@ -62,24 +64,41 @@ def resume(wd, ckpts, progress, the_run):
     UserError: checkpoints exist but none is usable, or the newest usable one
       holds other lane constants, or metrics.jsonl does not match it.
   """
-  restored = ckpts.restore(lambda epoch: the_run.checkpoint_tree(abstract=True))
+  # Each process reads only its own lanes, onto this run's devices.
+  restored = ckpts.restore(the_run.checkpoint_tree(abstract=True), the_run.num_lanes,
+                           sharding=the_run.plan.sharding)
   if restored is None:
     if ckpts.epochs():
       raise errors.UserError(
           f"no usable checkpoint in {wd.checkpoints} (see the warnings above); "
           "pass --overwrite to start afresh")
     logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
-    (wd.path / "metrics.jsonl").unlink(missing_ok=True)
+    if wd.writes:
+      (wd.path / "metrics.jsonl").unlink(missing_ok=True)
     return the_run.state
   epoch, arrays, meta = restored
-  same = jax.tree.map(np.array_equal, arrays["lane"], jax.device_get(the_run.lane))
-  if not all(jax.tree.leaves(same)):
+  if distributed.agree(not _same_lanes(arrays["lane"], the_run.lane,
+                                       the_run.num_lanes)):
     raise errors.UserError(
         f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
         "labels (another jaxmem version?); pass --overwrite to start afresh")
-  wd.cut_metrics(meta["metrics_bytes"], meta["metrics_sha256"])
-  with open(wd.path / "metrics.jsonl", "rb") as f:
-    progress.continue_metrics(f.read())
-  progress.restore(epoch, arrays["diverged_epoch"], meta)
+  if wd.writes:
+    wd.cut_metrics(meta["metrics_bytes"], meta["metrics_sha256"])
+    with open(wd.path / "metrics.jsonl", "rb") as f:
+      progress.continue_metrics(f.read())
+  progress.restore(epoch, the_run.host(arrays["diverged_epoch"]), meta)
   logging.info("resuming %s from the checkpoint of epoch %d", wd.path, epoch)
-  return jax.device_put(arrays["state"])
+  return the_run.plan.fill_padding(arrays["state"])
+
+
+def _same_lanes(restored, built, num_lanes: int) -> bool:
+  """Whether this process's lanes of two lane-sharded trees are equal (the
+  padding lanes aside)."""
+  for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(built)):
+    shards = {s.index[0].start or 0: np.asarray(s.data) for s in b.addressable_shards}
+    for s in a.addressable_shards:
+      first = s.index[0].start or 0
+      rows = max(0, min(s.data.shape[0], num_lanes - first))
+      if not np.array_equal(np.asarray(s.data)[:rows], shards[first][:rows]):
+        return False
+  return True

@@ -29,6 +29,7 @@ from jaxmem import budget
 from jaxmem import checkpoint
 from jaxmem import corruption
 from jaxmem import datasets
+from jaxmem import distributed
 from jaxmem import errors
 from jaxmem import execution
 from jaxmem import experiment
@@ -160,15 +161,15 @@ class Run:
     logging.info("%s", datasets.describe(ds))  # The one line about the data.
     lanes = lanes_lib.expand(config)
     axes = (0, 1, 2)
-    data = steps.Data(
-        train_images=jnp.asarray(ds.train.images),
-        train_labels=jnp.asarray(ds.train.labels, jnp.int32),
-        test_images=jnp.asarray(ds.test.images),
-        test_labels=jnp.asarray(ds.test.labels, jnp.int32),
-        mean=jnp.asarray(ds.train.images.mean(axis=axes), jnp.float32),
-        std=jnp.asarray(ds.train.images.std(axis=axes), jnp.float32))
+    host_data = steps.Data(
+        train_images=ds.train.images, train_labels=ds.train.labels.astype(np.int32),
+        test_images=ds.test.images, test_labels=ds.test.labels.astype(np.int32),
+        mean=ds.train.images.mean(axis=axes).astype(np.float32),
+        std=ds.train.images.std(axis=axes).astype(np.float32))
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), host_data)
     plan = execution.plan(config, len(lanes),
-                          _bytes_per_lane(task, enabled, data, one_lane, one_state))
+                          _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
+    data = plan.replicate(host_data)  # Once on every device.
     lane = _lane_constants(config, plan, data, lanes, ds.num_classes)
     state = jax.jit(plan.lift(init, lane_args=(0,)))(lane) if initial else None
     return cls(config, ds, lanes, task, info, enabled, plan, data, lane, state)
@@ -193,13 +194,13 @@ class Run:
     run = cls.build(config, data_dir, initial=False)
     ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
     try:
-      restored = ckpts.restore(lambda epoch: run.checkpoint_tree(abstract=True))
+      restored = ckpts.restore(run.checkpoint_tree(abstract=True), run.num_lanes)
     finally:
       ckpts.close()
     if restored is None or (require_done and restored[0] != config.num_epochs):
       raise errors.UserError(f"{wd.checkpoints} holds no "
                              f"{'final ' if require_done else 'usable '}checkpoint")
-    return dataclasses.replace(run, state=jax.device_put(restored[1]["state"]))
+    return dataclasses.replace(run, state=run.plan.put(restored[1]["state"]))
 
   def abstract_state(self):
     """The state's shapes and dtypes, with the lane axis."""
@@ -208,17 +209,49 @@ class Run:
         preprocess.output_shape(self.dataset.train.images.shape[1:],
                                 self.config.preprocess.crop)),
         _abstract_lane(self.config, self.info.num_train))
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_lanes,) + x.shape,
-                                                       x.dtype), one)
+    lanes = self.plan.padded_lanes
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct((lanes,) + x.shape, x.dtype), one)
 
   def checkpoint_tree(self, state=None, diverged_epoch=None, abstract: bool = False):
-    """What a checkpoint holds of the arrays: state, lane constants, divergence."""
+    """What a checkpoint holds of the arrays: state, lane constants,
+    divergence; every leaf with the (padded) lane axis first."""
+    lanes = self.plan.padded_lanes
     if abstract:
       lane = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.lane)
       return dict(state=self.abstract_state(), lane=lane,
-                  diverged_epoch=jax.ShapeDtypeStruct((self.num_lanes,), np.int32))
-    return dict(state=state, lane=self.lane,
-                diverged_epoch=np.asarray(diverged_epoch, np.int32))
+                  diverged_epoch=jax.ShapeDtypeStruct((lanes,), np.int32))
+    diverged = np.asarray(diverged_epoch, np.int32)
+    diverged = np.concatenate([diverged, np.full(lanes - len(diverged), -1, np.int32)])
+    return dict(state=state, lane=self.lane, diverged_epoch=diverged)
+
+  def host(self, tree):
+    """Lane-axis device arrays (or numpy) as numpy of the run's lanes [L, ...],
+    gathered from every process."""
+    return jax.tree.map(lambda x: np.asarray(x)[:self.num_lanes],
+                        distributed.gather(tree))
+
+  def footprint(self, compiled: bool = True) -> dict[str, int]:
+    """One lane's bytes, from shapes (and XLA's memory analysis of its
+    compiled epoch program): what sizing a sweep needs.
+
+    Returns:
+      train_state (parameters, optimizer, BatchNorm), records (per-example
+      accumulators), constants (keys, labels, subset), epoch_sums (what one
+      epoch sends to the host), and with `compiled` working (the epoch
+      program's footprint, state included, data set excluded).
+    """
+    one_lane = _abstract_lane(self.config, self.info.num_train)
+    one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+                       self.abstract_state())
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.data)
+    fn = _one_lane_epoch(self.task, self.measures)
+    out = jax.eval_shape(fn, abstract, one_lane, one, jnp.int32(0))[2]
+    sizes = dict(train_state=budget.tree_bytes(one.train),
+                 records=budget.tree_bytes(one.records),
+                 constants=budget.tree_bytes(one_lane), epoch_sums=budget.tree_bytes(out))
+    if compiled:
+      sizes["working"] = execution.lane_bytes(fn, abstract, one_lane, one, jnp.int32(0))
+    return sizes
 
   def describe(self) -> dict:
     """config.json's content: the config, the lanes, randomness, data, plan."""
@@ -257,24 +290,34 @@ def _init_state(task, enabled, info, image_shape, lane: steps.Lane) -> steps.Sta
 def _lane_constants(config, plan, data, lanes, num_classes) -> steps.Lane:
   """Every lane's keys, trained labels and subset, lifted by the plan."""
   shared = config.corruption_draw == "shared"
+  per_lane = plan.put(dict(seed_index=lanes.seed_index,
+                           level=lanes.label_corruption, hparams=lanes.hparams,
+                           input_code=lanes.input_code))
   keys = jax.jit(plan.lift(lambda s: lanes_lib.lane_keys(config.seed, s, shared),
-                           lane_args=(0,)))(jnp.asarray(lanes.seed_index))
+                           lane_args=(0,)))(per_lane["seed_index"])
 
   def corrupt(labels, key, level):
     return corruption.corrupt_labels(key, labels, num_classes, level,
                                      config.label_corruption_kind)[0]
   labels = jax.jit(plan.lift(corrupt, lane_args=(1, 2)))(
-      data.train_labels, keys["corruption"], jnp.asarray(lanes.label_corruption))
+      data.train_labels, keys["corruption"], per_lane["level"])
   n = data.train_labels.shape[0]
   m = subset_size(config, n)
   if m < n:
     draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
-    subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
   else:
-    subset = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (len(lanes), n))
-  return steps.Lane(hparams={k: jnp.asarray(v) for k, v in lanes.hparams.items()},
-                    labels=labels, subset=subset,
-                    input_code=jnp.asarray(lanes.input_code), keys=keys)
+    draw = lambda key: jnp.arange(n, dtype=jnp.int32)
+  subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
+  return steps.Lane(hparams=per_lane["hparams"], labels=labels, subset=subset,
+                    input_code=per_lane["input_code"], keys=keys)
+
+
+def _one_lane_epoch(task, enabled):
+  """The epoch program of ONE lane, as (data, lane, state, epoch) -> (train,
+  in-epoch records, per-lane sums)."""
+  inside = measures_lib.in_epoch_names(list(enabled))
+  fn = measures_lib.epoch_program(task, list(enabled))
+  return lambda d, l, s, e: fn(d, l, s.train, {k: s.records[k] for k in inside}, e)
 
 
 def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
@@ -282,10 +325,8 @@ def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
   where lanes run one at a time, or when config.lane_chunk is set)."""
   if task.config.lane_chunk or jax.default_backend() == "cpu":
     return None
-  inside = measures_lib.in_epoch_names(list(enabled))
-  fn = measures_lib.epoch_program(task, list(enabled))
-  one = lambda d, l, s, e: fn(d, l, s.train, {k: s.records[k] for k in inside}, e)
-  return execution.lane_bytes(one, data, lane, state, jnp.int32(0))
+  return execution.lane_bytes(_one_lane_epoch(task, enabled), data, lane, state,
+                              jnp.int32(0))
 
 
 def stored_config(path) -> dict:

@@ -8,6 +8,8 @@ What the lanes are is jaxmem.run's; how the lane axis executes,
 jaxmem.execution's; what is recorded, jaxmem.measures'.
 """
 
+import contextlib
+import os
 import sys
 import time
 
@@ -19,6 +21,7 @@ import numpy as np
 from jaxmem import admission
 from jaxmem import budget
 from jaxmem import checkpoint
+from jaxmem import distributed
 from jaxmem import errors
 from jaxmem import experiment
 from jaxmem import history as history_lib
@@ -31,7 +34,8 @@ from jaxmem import run as run_lib
 from jaxmem import summary as summary_lib
 
 
-def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
+def run(config, workdir: str, data_dir=None, overwrite: bool = False,
+        heartbeat_timeout_s: float = distributed.HEARTBEAT_TIMEOUT_S) -> dict:
   """Trains every lane of `config` into `workdir`, resuming an unfinished run.
 
   Bad input raises `UserError` before anything compiles or is written; so do
@@ -43,10 +47,16 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
   (a full disk, a read-only folder) raises UserError naming the path and the
   cause, with status.json "failed" where it can still be written.
 
+  Over several processes (jaxmem.distributed), every process calls this:
+  process 0 holds the lock and writes the records, every process trains its
+  lanes and takes part in the checkpoints; a lost process ends the others
+  within `heartbeat_timeout_s` with status "failed".
+
   Returns:
     The content of summary.json.
   """
-  wd = records.Workdir(workdir)
+  primary = distributed.is_primary()
+  wd = records.Workdir(workdir) if primary else records.Follower(workdir)
   saved = [0]  # The newest epoch on disk, for a forced stop.
 
   def forced(signum):
@@ -60,22 +70,50 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False) -> dict:
     experiment.validate(config)
     admission.inspect(wd, config.to_dict(), overwrite)  # Reads only: fail early.
     the_run = run_lib.Run.build(config, data_dir)
-    try:
-      wd.path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-      raise errors.filesystem(e, "cannot create") from None
-    with ownership.Lock(wd.path):
+    if primary:
+      try:
+        wd.path.mkdir(parents=True, exist_ok=True)
+      except OSError as e:
+        raise errors.filesystem(e, "cannot create") from None
+
+    def lost(process, seconds):
+      message = (f"lost process {process} of {jax.process_count()} (no heartbeat "
+                 f"for {seconds:.0f} s); rerun the same command to resume from "
+                 f"the checkpoint of epoch {saved[0]}")
+      wd.set_status_anyhow("failed", epoch=saved[0], error=message)
+      print(f"jaxmem: error: {message}", file=sys.stderr, flush=True)
+      os._exit(1)  # pylint: disable=protected-access
+
+    with (ownership.Lock(wd.path) if primary else contextlib.nullcontext()), \
+        distributed.Watchdog(heartbeat_timeout_s, lost):
       try:
         return _run_locked(the_run, wd, overwrite, signals, saved)
+      except (errors.UserError, preemption.Preempted):
+        raise
       except OSError as e:
         raise errors.UserError(
             f"{errors.filesystem(e, 'cannot write')}; once that is fixed, rerun "
             "the same command to resume") from None
+      except Exception as e:  # pylint: disable=broad-except
+        if not distributed.spans_processes():
+          raise
+        # Over processes, an error here is mostly a collective whose peer is
+        # gone; JAX's exit would then wait on that peer, so this process
+        # ends here, in one line.
+        what = ("a collective with the other processes failed, a process was "
+                "probably lost" if isinstance(e, jax.errors.JaxRuntimeError)
+                else "failed, a process was perhaps lost")
+        message = (f"{what} ({type(e).__name__}: {errors.cause(e)}); rerun the same "
+                   f"command to resume from the checkpoint of epoch {saved[0]}")
+        wd.set_status_anyhow("failed", epoch=saved[0], error=message)
+        print(f"jaxmem: error: {message}", file=sys.stderr, flush=True)
+        os._exit(1)  # pylint: disable=protected-access
 
 
 def _run_locked(the_run, wd, overwrite, signals, saved) -> dict:
   config = the_run.config
-  resume = admission.begin(wd, config.to_dict(), overwrite)  # Ours from here.
+  resume = admission.begin(wd, config.to_dict(), overwrite) if wd.writes else False
+  resume = _shared_workdir(wd, resume)
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
   progress = resume_lib.Progress(the_run.num_lanes)
   try:
@@ -99,6 +137,27 @@ def _run_locked(the_run, wd, overwrite, signals, saved) -> dict:
     raise
   finally:
     ckpts.close()
+
+
+def _shared_workdir(wd, resume: bool) -> bool:
+  """Over several processes: process 0's decision to resume, once every
+  process has checked that it sees the workdir process 0 prepared (a
+  workdir on storage they do not share ends here, in one line, on all)."""
+  if not distributed.spans_processes():
+    return resume
+  run_id = ownership.read_marker(wd.path)["run_id"] if wd.writes else ""
+  decision = distributed.broadcast(dict(resume=resume, run_id=run_id))
+  distributed.barrier("jaxmem workdir prepared")
+  try:
+    seen = (ownership.read_marker(wd.path) or {}).get("run_id")
+  except errors.UserError:
+    seen = None
+  if distributed.agree(seen != decision["run_id"]):
+    raise errors.UserError(
+        f"--workdir {wd.path} is not the same folder for every process (process "
+        f"{jax.process_index()} {'sees it' if seen == decision['run_id'] else 'does not see it'}"
+        "): a run over several processes needs it on storage they share")
+  return decision["resume"]
 
 
 class _Programs:
@@ -172,7 +231,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
   row_bytes = 600 * num_lanes  # Metrics per epoch, until measured.
   rates = {}
   for epoch in range(progress.epoch, config.num_epochs):
-    if signals.requested:
+    if distributed.agree(signals.requested):  # A signal to any process stops all.
       break
     ckpts.check()  # A background save that failed stops the run here.
     if epoch == first or due_save(epoch):
@@ -187,7 +246,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
     presented = out.pop("presented")  # [L, N]: only the history takes it home.
     if store is not None:
       out["history"] = _history_slab(state, presented, due)
-    out = jax.device_get(out)  # The epoch's one transfer to the host.
+    out = the_run.host(out)  # The epoch's one transfer (from every process).
     elapsed = before + time.perf_counter() - start
     newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
     progress.diverged_epoch[newly] = epoch + 1
@@ -219,12 +278,13 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
                   time.perf_counter() - start, progress.epoch - first, per_epoch, rates)
   if board is not None:
     board.close()
-  if progress.epoch < config.num_epochs:  # Stopped by a signal.
+  if progress.epoch < config.num_epochs:  # Stopped by a signal (here or elsewhere).
     if saved[0] != progress.epoch:
       progress.elapsed = before + time.perf_counter() - start
       ckpts.save(progress.epoch, the_run.checkpoint_tree(state, progress.diverged_epoch),
                  progress.meta())
-    _stop(wd, ckpts, progress.epoch, signals.signum, config.num_epochs)
+    _stop(wd, ckpts, progress.epoch, signals.signum or preemption.signal.SIGTERM,
+          config.num_epochs)
   saving = time.perf_counter()
   ckpts.wait()
   checkpoint_s += time.perf_counter() - saving
@@ -237,7 +297,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
       checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
       lane_examples_per_s=round(num_lanes * per_epoch * (config.num_epochs - first)
                                 / max(train_s, 1e-9), 1)))
-  accumulators = jax.device_get(state.records)
+  accumulators = the_run.host(state.records)
   del state
   _write_examples(wd, the_run, accumulators, progress.diverged_epoch)
   wd.write_json("summary.json", result)
@@ -267,6 +327,12 @@ def _metrics_rows(lanes, rates: dict, epoch: int, elapsed: float,
 def _history(the_run, wd, epoch: int):
   """The history store if the config keeps one, cut back to `epoch`."""
   info = the_run.info
+  if distributed.spans_processes():
+    if the_run.config.record_history == "on":
+      raise errors.UserError(
+          "config.record_history=on is not available over several processes yet "
+          "(the accumulators are); valid there: auto (off) or off")
+    return None
   if not history_lib.wanted(the_run.config, the_run.num_lanes, info.num_train,
                             info.num_test):
     return None
@@ -288,7 +354,7 @@ def _history_slab(state, presented, due) -> dict:
 
 
 def _tensorboard(the_run, wd):
-  if not the_run.config.tensorboard:
+  if not the_run.config.tensorboard or not wd.writes:
     return None
   from jaxmem import tensorboard  # pylint: disable=g-import-not-at-top
   return tensorboard.Writer(wd.path / "tensorboard", the_run.lanes)
@@ -339,10 +405,11 @@ def _write_examples(wd, the_run, accumulators, diverged_epoch) -> None:
   """examples.npz: every measure's per-example record, and the lanes' constants."""
   ds, lanes = the_run.dataset, the_run.lanes
   fields = measures_lib.records(list(the_run.measures), accumulators, the_run.info)
-  labels = np.asarray(the_run.lane.labels)
+  constants = the_run.host(dict(labels=the_run.lane.labels, subset=the_run.lane.subset))
+  labels = constants["labels"]
   n = len(ds.train.labels)
   member = np.zeros((the_run.num_lanes, n), bool)
-  np.put_along_axis(member, np.asarray(the_run.lane.subset), True, axis=1)
+  np.put_along_axis(member, constants["subset"], True, axis=1)
   wd.write_examples(
       **fields,
       train_correct=fields["train_pred"] == labels,

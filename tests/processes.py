@@ -103,9 +103,10 @@ def strip(obj):
 def final_params(workdir: pathlib.Path, epoch_=None):
   """Reads the parameters from a checkpoint of the workdir (the newest by default)."""
   ckpts = checkpoint.Checkpoints(pathlib.Path(workdir) / "checkpoints", keep=10)
-  arrays, _ = ckpts.read(ckpts.epochs()[-1] if epoch_ is None else epoch_)
+  arrays, meta = ckpts.read(ckpts.epochs()[-1] if epoch_ is None else epoch_)
   ckpts.close()
-  return arrays["state"]["train"]["params"]
+  # The run's lanes, without the padding of its device count.
+  return jax.tree.map(lambda x: x[:meta["num_lanes"]], arrays["state"]["train"]["params"])
 
 
 def assert_same_results(a: pathlib.Path, b: pathlib.Path):

@@ -86,7 +86,8 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplog, 
     # saved: exactly what the recorded SHA-256 is there to catch.
     meta = workdir / "checkpoints" / "4" / "meta" / "metadata"
     record = json.loads(meta.read_text())
-    meta.write_text(json.dumps(dict(record, checksum="0" * 64)))
+    record["lane_checksums"][0] = "0" * 64
+    meta.write_text(json.dumps(record))
   for f in files:
     if damage == "truncate":
       f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
