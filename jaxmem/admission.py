@@ -20,7 +20,8 @@ from jaxmem import records
 # Config keys that change how a run executes but not its results: a run may
 # be resumed with other values of these.
 EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_every_epochs",
-                  "checkpoint_keep", "tensorboard")
+                  "checkpoint_keep", "tensorboard", "cache_inputs",
+                  "epoch_driver")
 
 
 def inspect(wd: records.Workdir, config: dict, overwrite: bool,

@@ -27,6 +27,7 @@ batch-1 steps are too small for XLA's intra-op threads.
 
 import dataclasses
 import functools
+import math
 import logging
 import os
 
@@ -110,7 +111,8 @@ def lane_bytes(fn, data, lane, state, epoch) -> int:
   analysis = jax.jit(fn).lower(data, lane, state, epoch).compile().memory_analysis()
   if analysis is None:
     return 0
-  shared = sum(x.nbytes for x in jax.tree.leaves(data))
+  shared = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize
+               for x in jax.tree.leaves(data))  # Arrays or ShapeDtypeStructs.
   return int(max(0, analysis.argument_size_in_bytes - shared)
              + analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
 

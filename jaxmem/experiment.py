@@ -142,6 +142,17 @@ def base_config() -> ml_collections.ConfigDict:
   # "auto" (on when it would take under 256 MB). Per-example accumulators
   # (forgetting, learned, settled epochs, ...) are recorded whatever this says.
   c.record_history = "auto"
+  # Input corruptions (shuffled/random pixels, Gaussian) computed once per run
+  # and kept on the device, [lanes, N + M, H, W, C] float32, instead of
+  # regenerated at every step; the same values either way (pure functions of
+  # the lane's key and the example): "on", "off", or "auto" (on when a lane has
+  # an input corruption and the copies take under 1 GB per device).
+  c.cache_inputs = "auto"
+  # How an epoch's steps run: "scan", one compiled program with a lax.scan
+  # over the steps; or "host", each step a compiled program of its own, called
+  # from the host with the state donated (XLA's CPU convolutions are faster at
+  # the top level than inside a scan). The same computation either way.
+  c.epoch_driver = "scan"
   # Prediction depth (Baldock et al. 2021) after the last epoch: k of the k-NN
   # probes (Baldock: 30); 0: not during training (jaxmem analyze computes it).
   c.depth = ml_collections.ConfigDict(dict(k=0))
@@ -210,6 +221,8 @@ def validate(config) -> None:
       checkpoint_every_epochs=(0, None), eval_every_epochs=(1, None)))
   errors.check_choice("config.record_history", config.record_history,
                       ("auto", "on", "off"))
+  errors.check_choice("config.cache_inputs", config.cache_inputs, ("auto", "on", "off"))
+  errors.check_choice("config.epoch_driver", config.epoch_driver, ("scan", "host"))
   _integers(config.depth, dict(k=(0, None)), "config.depth.")
   if config.first_seed + config.num_seeds > 2**31:
     raise errors.UserError(

@@ -77,7 +77,7 @@ def resume(wd, ckpts, progress, the_run):
       (wd.path / "metrics.jsonl").unlink(missing_ok=True)
     return the_run.state
   epoch, arrays, meta = restored
-  if distributed.agree(not _same_lanes(arrays["lane"], the_run.lane,
+  if distributed.agree(not _same_lanes(arrays["lane"], the_run.lane.replace(images=None),
                                        the_run.num_lanes)):
     raise errors.UserError(
         f"the checkpoint in {wd.checkpoints} was made with other lane keys or "

@@ -171,6 +171,7 @@ class Run:
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
     data = plan.replicate(host_data)  # Once on every device.
     lane = _lane_constants(config, plan, data, lanes, ds.num_classes)
+    lane = _cache_inputs(config, task, plan, data, lane, ds, per_lane)
     state = jax.jit(plan.lift(init, lane_args=(0,)))(lane) if initial else None
     return cls(config, ds, lanes, task, info, enabled, plan, data, lane, state)
 
@@ -216,13 +217,14 @@ class Run:
     """What a checkpoint holds of the arrays: state, lane constants,
     divergence; every leaf with the (padded) lane axis first."""
     lanes = self.plan.padded_lanes
+    constants = self.lane.replace(images=None)  # Cached inputs are remade, not saved.
     if abstract:
-      lane = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.lane)
+      lane = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), constants)
       return dict(state=self.abstract_state(), lane=lane,
                   diverged_epoch=jax.ShapeDtypeStruct((lanes,), np.int32))
     diverged = np.asarray(diverged_epoch, np.int32)
     diverged = np.concatenate([diverged, np.full(lanes - len(diverged), -1, np.int32)])
-    return dict(state=state, lane=self.lane, diverged_epoch=diverged)
+    return dict(state=state, lane=constants, diverged_epoch=diverged)
 
   def host(self, tree):
     """Lane-axis device arrays (or numpy) as numpy of the run's lanes [L, ...],
@@ -246,6 +248,7 @@ class Run:
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.data)
     fn = _one_lane_epoch(self.task, self.measures)
     out = jax.eval_shape(fn, abstract, one_lane, one, jnp.int32(0))[2]
+    out.pop("presented")  # On the device; only the history store takes it home.
     sizes = dict(train_state=budget.tree_bytes(one.train),
                  records=budget.tree_bytes(one.records),
                  constants=budget.tree_bytes(one_lane), epoch_sums=budget.tree_bytes(out))
@@ -264,7 +267,7 @@ class Run:
         dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                      train_shape=ds.train.images.shape, test_shape=ds.test.images.shape),
         measures=[m.name for m in self.measures],
-        execution=self.plan.describe(),
+        execution=dict(self.plan.describe(), cached_inputs=self.lane.images is not None),
         versions=dict(python=platform.python_version(), jax=jax.__version__,
                       flax=flax.__version__, optax=optax.__version__,
                       numpy=np.__version__))
@@ -310,6 +313,27 @@ def _lane_constants(config, plan, data, lanes, num_classes) -> steps.Lane:
   subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
   return steps.Lane(hparams=per_lane["hparams"], labels=labels, subset=subset,
                     input_code=per_lane["input_code"], keys=keys)
+
+
+def _cache_inputs(config, task, plan, data, lane, ds, per_lane: int) -> steps.Lane:
+  """The lanes with their corrupted images computed once (config.cache_inputs),
+  if they have input corruptions and "auto" finds the copies small enough."""
+  if config.cache_inputs == "off" or set(task.input_kinds) <= {"none"}:
+    return lane
+  n, m = len(ds.train.labels), len(ds.test.labels)
+  shape = ds.train.images.shape[1:]
+  one = (n + m) * int(np.prod(shape)) * 4
+  per_device = -(-plan.padded_lanes // plan.num_devices) * one
+  if config.cache_inputs == "auto" and per_device > 2**30:
+    return lane
+  budget.check_memory(budget.Memory(plan.num_lanes, per_lane + one, 0, 0,
+                                    ds.train.images.nbytes + ds.test.images.nbytes),
+                      execution.devices(), jax.default_backend())
+
+  def corrupted(data, lane):
+    return {split: steps.pixels(task, data, lane, jnp.arange(size), split)
+            for split, size in (("train", n), ("test", m))}
+  return lane.replace(images=jax.jit(plan.lift(corrupted, lane_args=(1,)))(data, lane))
 
 
 def _one_lane_epoch(task, enabled):

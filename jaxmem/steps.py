@@ -48,6 +48,9 @@ class Lane(struct.PyTreeNode):
   subset: jax.Array  # int32 [M], the training examples it trains on (M <= N)
   input_code: jax.Array  # int32 [], a position in Task.input_kinds
   keys: dict[str, jax.Array]  # uint32 [2] per stream in lanes.STREAMS
+  # float32 {"train": [N, H, W, C], "test": [M, H, W, C]}: the lane's corrupted
+  # images, computed once (config.cache_inputs), or None: made at each use.
+  images: dict[str, jax.Array] | None = None
 
 
 class TrainState(struct.PyTreeNode):
@@ -98,6 +101,8 @@ def pixels(task: Task, data: Data, lane: Lane, index: jax.Array,
            split: str) -> jax.Array:
   """float32 [B, H, W, C]: the lane's (corrupted) images at `index`, before
   preprocessing: the space in which pixel-level perturbations are measured."""
+  if lane.images is not None:
+    return lane.images[split][index]
   images = data.train_images if split == "train" else data.test_images
   return corruption.corrupt_inputs(task.input_kinds, lane.input_code,
                                    lane.keys["corruption"], images[index], index,
@@ -216,6 +221,25 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
               pred=pred.astype(jnp.int8))
 
 
+def epoch_order(task: Task, lane: Lane, epoch: jax.Array) -> jax.Array:
+  """int32 [S, B]: the examples of each of the epoch's steps (0-based epoch):
+  a fresh permutation of the lane's subset from its order key, the remainder
+  dropped."""
+  steps, batch = task.steps_per_epoch, task.config.batch_size
+  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch),
+                                 lane.subset.shape[0])
+  return lane.subset[order[:steps * batch]].reshape(steps, batch)
+
+
+def epoch_outputs(data: Data, state: TrainState, order: jax.Array, sums: jax.Array,
+                  correct: jax.Array) -> dict[str, Any]:
+  """An epoch's outputs from its steps' sums [S, 3] and correctness [S, B]."""
+  n = data.train_labels.shape[0]
+  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
+      correct.reshape(-1))
+  return dict(steps=sums.sum(axis=0), diverged=state.diverged, presented=presented)
+
+
 def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
                 epoch: jax.Array) -> tuple[TrainState, dict[str, Any]]:
   """Trains one lane for one epoch: a lax.scan over its steps.
@@ -230,14 +254,7 @@ def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
     [N], each example's correctness when it was presented this epoch (1 or 0;
     -1 if it was not: held out, or in the dropped remainder)}.
   """
-  n = data.train_labels.shape[0]
-  steps, batch = task.steps_per_epoch, task.config.batch_size
-  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch),
-                                 lane.subset.shape[0])
-  order = lane.subset[order[:steps * batch]].reshape(steps, batch)
+  order = epoch_order(task, lane, epoch)
   step = functools.partial(train_step, task, data, lane)
   state, (sums, correct) = jax.lax.scan(step, state, order)
-  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
-      correct.reshape(-1))
-  return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
-                     presented=presented)
+  return state, epoch_outputs(data, state, order, sums, correct)

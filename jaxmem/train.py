@@ -169,14 +169,51 @@ class _Programs:
     self.after = [m for m in the_run.measures if not m.in_epoch]
     self.inside = measures_lib.in_epoch_names(list(the_run.measures))
     start = time.perf_counter()
-    fn = the_run.plan.lift(measures_lib.epoch_program(the_run.task,
-                                                      list(the_run.measures)),
-                           lane_args=(1, 2, 3))
-    self.epoch_fn = jax.jit(fn, donate_argnums=(2, 3)).lower(
-        the_run.data, the_run.lane, state.train, self.records(state, self.inside),
-        jnp.int32(0)).compile()
+    records = self.records(state, self.inside)
+    if the_run.config.epoch_driver == "host":
+      self._host_driven(the_run, state, records)
+    else:
+      fn = the_run.plan.lift(measures_lib.epoch_program(the_run.task,
+                                                        list(the_run.measures)),
+                             lane_args=(1, 2, 3))
+      self.epoch_fn = jax.jit(fn, donate_argnums=(2, 3)).lower(
+          the_run.data, the_run.lane, state.train, records, jnp.int32(0)).compile()
     self._after = {}
     self.compile_s = time.perf_counter() - start
+
+  def _host_driven(self, the_run, state, records) -> None:
+    """Compiles the epoch as its steps, each a program of its own, driven
+    from the host with the training state donated (config.epoch_driver)."""
+    plan, lane, data, zero = the_run.plan, the_run.lane, the_run.data, jnp.int32(0)
+    order_fn, step_fn, finish_fn = measures_lib.host_driven_programs(
+        the_run.task, list(the_run.measures))
+    order_fn = jax.jit(plan.lift(order_fn, lane_args=(0,)))
+    step_fn = jax.jit(plan.lift(step_fn, lane_args=(1, 2, 3)), donate_argnums=(2,))
+    finish_fn = jax.jit(plan.lift(finish_fn, lane_args=(1, 2, 3, 4, 5, 6)),
+                        donate_argnums=(3,))
+    order = jax.eval_shape(order_fn, lane, zero)  # [L, S, B]
+    index = jax.ShapeDtypeStruct(order.shape[:1] + order.shape[2:], order.dtype)
+    _, (step_sums, step_correct) = jax.eval_shape(step_fn, data, lane, state.train,
+                                                  index)
+    stacked = lambda x: jax.ShapeDtypeStruct(x.shape[:1] + order.shape[1:2] + x.shape[1:],
+                                             x.dtype)
+    self._order = order_fn.lower(lane, zero).compile()
+    self._step = step_fn.lower(data, lane, state.train, index).compile()
+    self._finish = finish_fn.lower(data, lane, state.train, records, order,
+                                   stacked(step_sums), stacked(step_correct),
+                                   zero).compile()
+
+    def epoch_fn(data, lane, train, records, epoch):
+      order = self._order(lane, epoch)
+      sums, correct = [], []
+      for s in range(order.shape[1]):
+        train, (step_sums, step_correct) = self._step(data, lane, train, order[:, s])
+        sums.append(step_sums)
+        correct.append(step_correct)
+      records, out = self._finish(data, lane, train, records, order,
+                                  jnp.stack(sums, 1), jnp.stack(correct, 1), epoch)
+      return train, records, out
+    self.epoch_fn = epoch_fn
 
   @staticmethod
   def records(state, names) -> dict:

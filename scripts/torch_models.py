@@ -271,6 +271,7 @@ WORKLOADS = {
     "mlp_1x512": (MLP, (3, 28, 28), "cross_entropy", 0.01, 0.9),
     "alexnet_small": (AlexNetSmall, (3, 28, 28), "cross_entropy", 0.01, 0.9),
     "lenet1989": (LeNet1989, (1, 16, 16), "mse", 0.03, 0.0),
+    "resnet18": (ResNet18, (3, 32, 32), "cross_entropy", 0.1, 0.9),
 }
 
 
@@ -280,19 +281,19 @@ def _loss(kind, logits, y):
   return F.mse_loss(logits, 2.0 * F.one_hot(y, logits.shape[-1]).float() - 1.0)
 
 
-def data(name: str, steps: int, batch: int, seed: int = 0):
-  """Random inputs and labels for `steps` batches, in memory."""
+def data(name: str, steps: int, batch: int, seed: int = 0, device: str = "cpu"):
+  """Random inputs and labels for `steps` batches, in memory (on `device`)."""
   g = torch.Generator().manual_seed(seed)
   shape = WORKLOADS[name][1]
-  return (torch.randn(steps, batch, *shape, generator=g),
-          torch.randint(0, 10, (steps, batch), generator=g))
+  return (torch.randn(steps, batch, *shape, generator=g).to(device),
+          torch.randint(0, 10, (steps, batch), generator=g).to(device))
 
 
-def train_seed(name: str, x, y, seed: int) -> None:
+def train_seed(name: str, x, y, seed: int, device: str = "cpu") -> None:
   """Trains one seed over the batches x [S, B, ...], y [S, B] (a plain loop)."""
   cls, _, loss_kind, lr, momentum = WORKLOADS[name]
   torch.manual_seed(seed)
-  model = cls()
+  model = cls().to(device)
   opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
   for xb, yb in zip(x, y):
     opt.zero_grad(set_to_none=True)
@@ -311,13 +312,14 @@ def worker(name: str, steps: int, batch: int, seeds: int, threads: int, queue) -
   queue.put(time.perf_counter() - start)
 
 
-def vmap_trainer(name: str, lanes: int):
-  """Returns train(x, y) that trains `lanes` seeds at once with torch.func.vmap."""
-  from torch.func import functional_call, grad, stack_module_state, vmap  # pylint: disable=g-import-not-at-top
+def vmap_trainer(name: str, lanes: int, device: str = "cpu"):
+  """Returns train(x, y) that trains `lanes` seeds at once with torch.func.vmap
+  (BatchNorm with batch statistics only: vmap cannot update running ones)."""
+  from torch.func import functional_call, grad, replace_all_batch_norm_modules_, stack_module_state, vmap  # pylint: disable=g-import-not-at-top,line-too-long
   cls, _, loss_kind, lr, momentum = WORKLOADS[name]
-  models = [cls() for _ in range(lanes)]
+  models = [replace_all_batch_norm_modules_(cls().to(device)) for _ in range(lanes)]
   params, buffers = stack_module_state(models)
-  base = cls().to("meta")
+  base = replace_all_batch_norm_modules_(cls()).to("meta")
   velocity = {k: torch.zeros_like(v) for k, v in params.items()}
 
   def loss(p, b, xb, yb):

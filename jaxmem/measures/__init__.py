@@ -158,6 +158,36 @@ def epoch_program(task: steps.Task, measures: list[Measure]):
   return run
 
 
+def host_driven_programs(task: steps.Task, measures: list[Measure]):
+  """The epoch program cut in three one-lane programs, for an epoch driven
+  step by step from the host (config.epoch_driver = "host"): the same
+  computation as `epoch_program`, whose steps then run as top-level XLA
+  programs instead of inside a lax.scan.
+
+  Returns (order, step, finish):
+    order(lane, epoch) -> int32 [S, B];
+    step(data, lane, train, index [B]) -> (train, (sums [3], correct [B]));
+    finish(data, lane, train, records, order, sums [S, 3], correct [S, B],
+      epoch) -> (records, out) as `epoch_program`'s.
+  """
+  inside = [m for m in measures if m.in_epoch]
+
+  def order(lane, epoch):
+    return steps.epoch_order(task, lane, epoch)
+
+  def step(data, lane, train, index):
+    return steps.train_step(task, data, lane, train, index)
+
+  def finish(data, lane, train, records, order, sums, correct, epoch):
+    out = steps.epoch_outputs(data, train, order, sums, correct)
+    ctx = Context(task, data, lane, train, epoch + 1, out["presented"])
+    records = dict(records)
+    for m in inside:
+      records[m.name], out[m.name] = m.update(ctx, records[m.name])
+    return records, out
+  return order, step, finish
+
+
 def after_program(task: steps.Task, measures: list[Measure]):
   """One lane's measures after an epoch: fn(data, lane, train, records, epoch
   1-based) -> (records, {name: sums}), `records` holding only theirs."""

@@ -1,0 +1,186 @@
+"""The whole command beside a PyTorch program doing the same job, as a user times them.
+
+For each workload and lane count, one after the other in this one invocation
+(so that the machine's drift over minutes touches both alike):
+  jaxmem   the `jaxmem` command itself, in a fresh process and a fresh
+           workdir: start-up, data, compiling, training, the per-epoch
+           evaluation of both splits, the per-example records (forgetting,
+           learning), metrics, the final checkpoint. Its wall time is split
+           into start-up (everything before compiling), compile and the rest
+           (summary.json's compile_s and train_s);
+  torch    a plain PyTorch program, one seed: the same model (parameter
+           counts pinned in tests/test_cifar_models.py and scripts/torch_models.py),
+           loss, optimizer, batch size and epochs on the same real data, each
+           epoch followed by an evaluation of both splits and the same
+           per-example records (correct when presented, forgetting events,
+           first epoch learned), all threads.
+`seeds_per_torch_seed` is how many seeds jaxmem trains end to end in the time
+PyTorch trains one: lanes x torch seconds / jaxmem seconds. Writes the
+"end_to_end" section of docs/benchmarks.md. Workloads (issue 16):
+  lenet1989   LeNet-1989 on real USPS (7,291 / 2,007), batch 1, MSE, 3 epochs;
+  mlp_1x512   MLP 1x512 on CIFAR-10 (10,000 / 2,000 of the JPEG copy), batch
+              128, SGD momentum 0.9, 3 epochs.
+
+  JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py          # ~40 min
+  JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py --workloads=lenet1989 --lanes=1,64
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import numpy as np  # pylint: disable=wrong-import-position
+import results_lib as lib  # pylint: disable=wrong-import-position
+
+PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+# name -> (sweep, jaxmem overrides, lane counts, torch model name)
+WORKLOADS = {
+    "lenet1989": ("lecun1989_usps", ["--config.num_epochs=3"], (1, 16, 64, 128),
+                  "lenet1989"),
+    "mlp_1x512": ("zhang_cifar10_mlp", [
+        "--config.num_epochs=3", "--config.train_size=10000", "--config.test_size=2000",
+        "--config.grid.condition=('true_labels',)", "--config.grid.weight_decay=(0.0,)"],
+                  (1, 8, 32, 64), "mlp_1x512"),
+}
+
+
+def jaxmem_run(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path) -> dict:
+  """Wall time of the command, and its own split of it."""
+  workdir = root / f"{sweep}_{lanes}"
+  shutil.rmtree(workdir, ignore_errors=True)
+  cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", *overrides,
+         f"--config.num_seeds={lanes}", f"--workdir={workdir}"]
+  env = dict(os.environ, JAXMEM_COMPILE_CACHE="off")  # A user's first run compiles.
+  start = time.perf_counter()
+  subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 env=env)
+  wall = time.perf_counter() - start
+  summary = json.loads((workdir / "summary.json").read_text())
+  config = json.loads((workdir / "config.json").read_text())
+  lanes_run = len(config["lanes"])
+  return dict(wall_s=wall, lanes=lanes_run, compile_s=summary["compile_s"],
+              train_s=summary["train_s"],
+              startup_s=wall - summary["compile_s"] - summary["train_s"],
+              command=" ".join(["jaxmem", *cmd[3:-1]]))
+
+
+def torch_run(sweep: str, overrides: list[str], model: str) -> dict:
+  """One PyTorch seed doing the same job on the same arrays."""
+  import torch  # pylint: disable=g-import-not-at-top
+  import torch_models  # pylint: disable=g-import-not-at-top
+  from jaxmem import datasets  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  config = lib.sweep_config(sweep)
+  for flag in overrides:  # The same --config.* overrides, parsed as jaxmem would.
+    key, value = flag[len("--config."):].split("=", 1)
+    *parents, leaf = key.split(".")
+    target = config
+    for part in parents:
+      target = target[part]
+    target[leaf] = type(target[leaf])(eval(value)) if not isinstance(target[leaf], str) else value  # pylint: disable=eval-used
+  ds = datasets.load(config.dataset, train_size=config.train_size or None,
+                     test_size=config.test_size or None)
+  to = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+  xtr, xte = to(ds.train.images), to(ds.test.images)
+  if config.preprocess.crop:  # jaxmem crops at random in training: the same work.
+    off = (xtr.shape[-1] - config.preprocess.crop) // 2
+    crop = lambda x: x[..., off:off + config.preprocess.crop, off:off + config.preprocess.crop]
+    xtr, xte = crop(xtr), crop(xte)
+  if config.preprocess.normalize == "minus_one_one":
+    xtr, xte = xtr * 2 - 1, xte * 2 - 1
+  elif config.preprocess.normalize == "standardize":
+    std = lambda x: (x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    xtr, xte = std(xtr), std(xte)
+  ytr, yte = torch.from_numpy(ds.train.labels.astype(np.int64)), torch.from_numpy(
+      ds.test.labels.astype(np.int64))
+  cls, _, loss_kind, _, _ = torch_models.WORKLOADS[model]
+  torch.set_num_threads(os.cpu_count())
+  torch.manual_seed(0)
+  net = cls()
+  opt = torch.optim.SGD(net.parameters(), lr=config.learning_rate, momentum=config.momentum)
+  n, batch = len(ytr), config.batch_size
+  last = np.full(n, -1, np.int8)
+  forgetting = np.zeros(n, np.int32)
+  first = np.full(n, -1, np.int32)
+  setup_s = time.perf_counter() - start
+  start = time.perf_counter()
+  for epoch in range(config.num_epochs):
+    net.train()
+    order = torch.randperm(n)
+    for b in range(n // batch):
+      idx = order[b * batch:(b + 1) * batch]
+      opt.zero_grad(set_to_none=True)
+      logits = net(xtr[idx])
+      torch_models._loss(loss_kind, logits, ytr[idx]).backward()  # pylint: disable=protected-access
+      opt.step()
+      correct = (logits.argmax(1) == ytr[idx]).numpy().astype(np.int8)
+      i = idx.numpy()
+      forgetting[i] += (last[i] == 1) & (correct == 0)
+      last[i] = correct
+    net.eval()
+    with torch.no_grad():
+      for x, y in ((xtr, ytr), (xte, yte)):
+        right = torch.cat([net(x[j:j + 2048]).argmax(1) == y[j:j + 2048]
+                           for j in range(0, len(y), 2048)]).numpy()
+        if x is xtr:
+          first[(first < 0) & right] = epoch + 1
+  return dict(train_s=time.perf_counter() - start, setup_s=setup_s)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workloads", default=",".join(WORKLOADS))
+  parser.add_argument("--lanes", default="", help="override the lane counts, e.g. 1,64")
+  parser.add_argument("--page", default=str(PAGE))
+  args = parser.parse_args()
+  for name in args.workloads.split(","):
+    if name not in WORKLOADS:
+      sys.exit(f"bench_end_to_end: unknown workload {name!r}; valid: {', '.join(WORKLOADS)}")
+  root = pathlib.Path(tempfile.mkdtemp(prefix="jaxmem_e2e_"))
+  rows = []
+  try:
+    for name in args.workloads.split(","):
+      sweep, overrides, counts, model = WORKLOADS[name]
+      counts = tuple(int(l) for l in args.lanes.split(",")) if args.lanes else counts
+      for lanes in counts:
+        j = jaxmem_run(sweep, overrides, lanes, root)
+        t = torch_run(sweep, overrides, model)  # Beside it, every time.
+        torch_total = t["setup_s"] + t["train_s"]
+        rows.append(dict(workload=name, **j, torch_s=torch_total,
+                         seeds_per_torch_seed=j["lanes"] * torch_total / j["wall_s"]))
+        r = rows[-1]
+        print(f"{name} {r['lanes']:4d} lanes: jaxmem {r['wall_s']:.0f} s wall (start-up "
+              f"{r['startup_s']:.0f}, compile {r['compile_s']:.0f}, train+eval+records "
+              f"{r['train_s']:.0f}); torch one seed {torch_total:.0f} s; "
+              f"{r['seeds_per_torch_seed']:.1f} seeds per torch seed", flush=True)
+  finally:
+    shutil.rmtree(root, ignore_errors=True)
+  lines = [
+      f"Measured {time.strftime('%Y-%m-%d')} on {lib.machine()}; the jaxmem command "
+      "in a fresh process with the compile cache off (a user's first run), then "
+      "the PyTorch program (one seed, all threads), for each row. Command: "
+      f"`JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py "
+      f"{' '.join(sys.argv[1:])}`.", "",
+      "| workload | lanes | jaxmem wall s | start-up s | compile s | train, eval, records s "
+      "| PyTorch one seed s | seeds per PyTorch seed |", "|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(f"| {r['workload']} | {r['lanes']} | {r['wall_s']:.1f} | {r['startup_s']:.1f} "
+                 f"| {r['compile_s']:.1f} | {r['train_s']:.1f} | {r['torch_s']:.1f} | "
+                 f"{r['seeds_per_torch_seed']:.1f}x |")
+  lines += ["", "jaxmem commands (plus `--config.num_seeds=LANES --workdir=...`):", ""]
+  lines += sorted({f"- `{r['command'].split(' --config.num_seeds')[0]}`" for r in rows})
+  lib.write_section(args.page, "end_to_end", "python scripts/bench_end_to_end.py",
+                    "\n".join(lines))
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  main()
