@@ -14,6 +14,7 @@ and moved to `checkpoints_damaged/` once a good one is found.
 
 import hashlib
 import json
+import logging as std_logging
 import pathlib
 import re
 import shutil
@@ -232,8 +233,8 @@ class Checkpoints:
     # Read on its own, the item warns that the manager's metadata file is
     # not inside it; that file is one level up, where it belongs.
     logger = logging.get_absl_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    quiet = lambda record: record.levelno >= std_logging.ERROR  # Levels untouched.
+    logger.addFilter(quiet)
     try:
       saved = reader.metadata(folder / "arrays").item_metadata.tree
       if sharding is None:
@@ -245,7 +246,7 @@ class Checkpoints:
             strict=False), saved)
       arrays = reader.restore(folder / "arrays", restore_args=args)
     finally:
-      logger.setLevel(level)
+      logger.removeFilter(quiet)
     meta = self.manager.restore(epoch, args=ocp.args.Composite(
         meta=ocp.args.JsonRestore()))["meta"]
     return arrays, meta

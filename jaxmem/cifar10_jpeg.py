@@ -30,7 +30,6 @@ import zlib
 
 from absl import logging
 import numpy as np
-from PIL import Image
 
 from jaxmem import errors
 
@@ -71,6 +70,7 @@ def decode(path: pathlib.Path) -> dict[str, np.ndarray]:
     except ValueError:
       raise errors.UserError(
           f"{path}: {split} file names must be <class>/NNNN.jpg") from None
+    from PIL import Image  # pylint: disable=g-import-not-at-top  (only here: decoding)
     images = [Image.open(io.BytesIO(jpegs[k])).convert("RGB") for k in keys]
     arrays[f"{split}_images"] = np.stack([np.asarray(im) for im in images])
     arrays[f"{split}_labels"] = np.array([CLASSES.index(k[1]) for k in keys])

@@ -274,6 +274,7 @@ class Plan:
     return dict(backend=jax.default_backend(),
                 devices=[str(d) for d in devices()[:self.num_devices]],
                 processes=jax.process_count(),
+                device_processes=[d.process_index for d in devices()[:self.num_devices]],
                 lane_chunk=self.chunk,
                 lanes_per_device=-(-self.num_lanes // self.num_devices))
 

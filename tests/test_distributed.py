@@ -89,6 +89,7 @@ def test_two_processes_of_two_devices_give_the_results_of_one(reference, tmp_pat
   config = json.loads((workdir / "config.json").read_text())
   assert config["execution"]["processes"] == 2
   assert len(config["execution"]["devices"]) == 4
+  assert config["execution"]["device_processes"] == [0, 0, 1, 1]
   same_as(reference, workdir)
 
 
