@@ -62,9 +62,7 @@ def main() -> None:
     off, on = times[condition, "off"], times[condition, "on"]
     lines.append(f"| {condition} | {off:.1f} | {on:.1f} | {off / clean:.2f}x | "
                  f"{on / clean:.2f}x ({'met' if on / clean <= 1.2 else 'missed'}) |")
-  lib.write_section(args.page, "corruption", "python scripts/bench_corruption.py",
-                    "\n".join(lines))
-  print("\n".join(lines))
+  lib.publish_section(args.page, "corruption", "python scripts/bench_corruption.py", lines)
 
 
 if __name__ == "__main__":

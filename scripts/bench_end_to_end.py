@@ -26,6 +26,7 @@ PyTorch trains one: lanes x torch seconds / jaxmem seconds. Writes the
 """
 
 import argparse
+import ast
 import json
 import os
 import pathlib
@@ -72,20 +73,23 @@ def jaxmem_run(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path)
               command=" ".join(["jaxmem", *cmd[3:-1]]))
 
 
+def _value(text: str):
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
 def torch_run(sweep: str, overrides: list[str], model: str) -> dict:
   """One PyTorch seed doing the same job on the same arrays."""
   import torch  # pylint: disable=g-import-not-at-top
   import torch_models  # pylint: disable=g-import-not-at-top
   from jaxmem import datasets  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
-  config = lib.sweep_config(sweep)
-  for flag in overrides:  # The same --config.* overrides, parsed as jaxmem would.
-    key, value = flag[len("--config."):].split("=", 1)
-    *parents, leaf = key.split(".")
-    target = config
-    for part in parents:
-      target = target[part]
-    target[leaf] = type(target[leaf])(eval(value)) if not isinstance(target[leaf], str) else value  # pylint: disable=eval-used
+  # The same --config.* overrides, as values (ast.literal_eval, as flags parse them).
+  config = lib.sweep_config(sweep, {
+      flag[len("--config."):].split("=", 1)[0]: _value(flag.split("=", 1)[1])
+      for flag in overrides})
   ds = datasets.load(config.dataset, train_size=config.train_size or None,
                      test_size=config.test_size or None)
   to = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -177,9 +181,7 @@ def main() -> None:
                  f"{r['seeds_per_torch_seed']:.1f}x |")
   lines += ["", "jaxmem commands (plus `--config.num_seeds=LANES --workdir=...`):", ""]
   lines += sorted({f"- `{r['command'].split(' --config.num_seeds')[0]}`" for r in rows})
-  lib.write_section(args.page, "end_to_end", "python scripts/bench_end_to_end.py",
-                    "\n".join(lines))
-  print("\n".join(lines))
+  lib.publish_section(args.page, "end_to_end", "python scripts/bench_end_to_end.py", lines)
 
 
 if __name__ == "__main__":

@@ -72,9 +72,7 @@ def main() -> None:
     _, _, batch, n, lanes, epochs = WORKLOADS[name]
     lines.append(f"| {name} | {batch} | {n:,} x {lanes} x {epochs} | {scan:.1f} | "
                  f"{host:.1f} | {scan / host:.2f}x |")
-  lib.write_section(args.page, "epoch_driver", "python scripts/bench_epoch_driver.py",
-                    "\n".join(lines))
-  print("\n".join(lines))
+  lib.publish_section(args.page, "epoch_driver", "python scripts/bench_epoch_driver.py", lines)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,14 @@ def write_section(path, name: str, script: str, text: str) -> None:
   path.write_text(page)
 
 
+def publish_section(path, name: str, script: str, lines: list[str]) -> None:
+  """A benchmark's result: section `name` of the page at `path` (see
+  `write_section`), also printed."""
+  text = "\n".join(lines)
+  write_section(path, name, script, text)
+  print(text)
+
+
 def sections(page: str) -> str:
   """The script-owned sections of a page's text, to carry into its next version."""
   import re  # pylint: disable=g-import-not-at-top

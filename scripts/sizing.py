@@ -122,7 +122,7 @@ def main() -> None:
       ("time to resume at a shared file system's 10 GB/s in all",
        f"{checkpoint_total / 10e9:,.0f} s"),
   ]
-  text = "\n".join([
+  lines = [
       f"{args.lanes:,} lanes of the CIFAR ResNet-18 (Toneva's settings, "
       f"{args.num_train:,} training images, batch 128) over {args.hosts} hosts of "
       f"{args.devices} devices, {min(args.chunk, per_device)} lanes in flight per "
@@ -133,9 +133,8 @@ def main() -> None:
       f"reading a checkpoint of {args.checkpoint_lanes} such lanes "
       f"({gb(size)}) through jaxmem's own checkpoint code.", "",
       "| quantity | value |", "|---|---|",
-      *[f"| {a} | {b} |" for a, b in rows]])
-  lib.write_section(args.page, "sizing", "python scripts/sizing.py", text)
-  print(text)
+      *[f"| {a} | {b} |" for a, b in rows]]
+  lib.publish_section(args.page, "sizing", "python scripts/sizing.py", lines)
 
 
 if __name__ == "__main__":
