@@ -213,6 +213,9 @@ class Plan:
   num_lanes: int
   chunk: int  # Lanes vmapped together on a device.
   num_devices: int  # Devices the lanes are split over.
+  # How an epoch's steps run: "scan" (one program) or "host" (a program per
+  # step, called from the host); see config.epoch_driver.
+  epoch_driver: str = "scan"
 
   def lift(self, fn, lane_args: tuple[int, ...] = (1, 2)):
     """over_lanes(fn, lane_args=...) with this plan: the only way jaxmem's
@@ -276,6 +279,7 @@ class Plan:
                 processes=jax.process_count(),
                 device_processes=[d.process_index for d in devices()[:self.num_devices]],
                 lane_chunk=self.chunk,
+                epoch_driver=self.epoch_driver,
                 lanes_per_device=-(-self.num_lanes // self.num_devices))
 
 
@@ -304,4 +308,5 @@ def plan(config, num_lanes: int, bytes_per_lane: int | None = None) -> Plan:
         f"{num_lanes} lanes over {available} devices of {jax.process_count()} "
         "processes: every device needs a lane; use more seeds or fewer processes")
   used = min(wanted, num_lanes)
-  return Plan(num_lanes, lane_chunk(config, num_lanes, used, bytes_per_lane), used)
+  return Plan(num_lanes, lane_chunk(config, num_lanes, used, bytes_per_lane), used,
+              config.epoch_driver)

@@ -16,6 +16,7 @@ import ml_collections
 from jaxmem import corruption
 from jaxmem import errors
 from jaxmem import optim
+from jaxmem import precision
 from jaxmem import preprocess
 
 # Grid axes that a lane may vary. Numeric axes become per-lane arrays inside the
@@ -99,8 +100,15 @@ def base_config() -> ml_collections.ConfigDict:
   # Training.
   c.num_epochs = 100  # Passes over the training set.
   c.batch_size = 64  # Examples per step; an epoch drops the remainder.
-  c.eval_batch_size = 1024  # Examples per evaluation chunk (memory only).
+  # Examples per evaluation chunk: memory and speed only, never results. On
+  # CPU, 256 evaluated LeNet-1989 2x faster than 1024 and the MLP and AlexNet
+  # 10-15% faster (cache-sized chunks); lanes vmapped together multiply it.
+  c.eval_batch_size = 256
   c.loss = "cross_entropy"  # One of LOSSES; "mse" is to +-1 targets (LeCun 1989).
+  # The dtype the model computes in (jaxmem.precision.DTYPES): "float32", or
+  # "bfloat16" (mixed precision: parameters, optimizer state, losses and
+  # records stay float32).
+  c.dtype = "float32"
   c.optimizer = "sgd"  # One of optim.OPTIMIZERS.
   c.nesterov = False  # Nesterov momentum, for sgd.
   c.learning_rate = 0.01  # Base learning rate (a grid axis).
@@ -205,6 +213,7 @@ def validate(config) -> None:
   datasets.check_name(config.dataset)
   errors.check_choice("model", config.model, models.MODELS)
   errors.check_choice("config.loss", config.loss, LOSSES)
+  errors.check_choice("config.dtype", config.dtype, precision.DTYPES)
   errors.check_choice("config.optimizer", config.optimizer, optim.OPTIMIZERS)
   errors.check_choice("config.schedule", config.schedule, optim.SCHEDULES)
   errors.check_choice("config.label_corruption_kind",

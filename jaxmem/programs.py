@@ -24,7 +24,7 @@ class Programs:
     self.inside = measures_lib.in_epoch_names(list(the_run.measures))
     start = time.perf_counter()
     records = self.records(state, self.inside)
-    if the_run.config.epoch_driver == "host":
+    if the_run.plan.epoch_driver == "host":
       self._host_driven(the_run, state, records)
     else:
       fn = the_run.plan.lift(measures_lib.epoch_program(the_run.task,

@@ -17,6 +17,7 @@ import optax
 
 from jaxmem import corruption
 from jaxmem import optim
+from jaxmem import precision
 from jaxmem import preprocess
 
 
@@ -124,6 +125,12 @@ def variables(state: TrainState) -> dict:
   return _variables(state, state.params)
 
 
+def forward(task: Task, variables: dict, x: jax.Array, **kwargs) -> Any:
+  """The lane's model on preprocessed inputs x [B, ...], in the compute dtype
+  of config.dtype; its outputs float32 (jaxmem.precision)."""
+  return precision.apply(task.model, task.config.dtype, variables, x, **kwargs)
+
+
 def _variables(state: TrainState, params) -> dict:
   if state.batch_stats:
     return {"params": params, "batch_stats": state.batch_stats}
@@ -149,10 +156,10 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
   def loss_fn(params):
     variables = _variables(state, params)
     if task.has_batch_norm:
-      logits, updates = task.model.apply(variables, x, train=True, rngs=rngs,
-                                         mutable=["batch_stats"])
+      logits, updates = forward(task, variables, x, train=True, rngs=rngs,
+                                mutable=["batch_stats"])
     else:
-      logits, updates = task.model.apply(variables, x, train=True, rngs=rngs), {}
+      logits, updates = forward(task, variables, x, train=True, rngs=rngs), {}
     loss = loss_per_example(task.config.loss, logits, labels)
     return loss.mean(), (loss.sum(), logits, updates)
 
@@ -205,7 +212,7 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
     valid = index < n
     index = jnp.minimum(index, n - 1)
     x = inputs(task, data, lane, index, split, None)
-    logits = task.model.apply(_variables(state, state.params), x, train=False)
+    logits = forward(task, _variables(state, state.params), x, train=False)
     loss = loss_per_example(task.config.loss, logits, trained[index])
     return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1)
 

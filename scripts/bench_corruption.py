@@ -50,7 +50,7 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
   clean = times["true_labels", "off"]
   lines = [
-      f"Measured {time.strftime('%Y-%m-%d')} on {lib.machine()}: sweep "
+      f"Measured on {lib.machine()}: sweep "
       f"`{args.experiment}`, one condition at a time, {args.seeds} seeds, {args.epochs} "
       "epochs; training time with evaluation and records (summary.json's train_s, "
       "compiling excluded). Command: `JAXMEM_DATA_DIR=../shared/data python "

@@ -19,9 +19,14 @@ PyTorch trains one: lanes x torch seconds / jaxmem seconds. Writes the
 "end_to_end" section of docs/benchmarks.md. Workloads (issue 16):
   lenet1989   LeNet-1989 on real USPS (7,291 / 2,007), batch 1, MSE, 3 epochs;
   mlp_1x512   MLP 1x512 on CIFAR-10 (10,000 / 2,000 of the JPEG copy), batch
-              128, SGD momentum 0.9, 3 epochs.
+              128, SGD momentum 0.9, 3 epochs;
+  alexnet_small  Zhang's small AlexNet, the same recipe on 1,000 / 1,000 images;
+  resnet18    the CIFAR ResNet-18 of toneva_cifar10_resnet18 on 1,000 / 1,000
+              images, 3 epochs (jaxmem also pads and crops at random and
+              flips, which the PyTorch program leaves out: a little more work
+              on jaxmem's side).
 
-  JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py          # ~40 min
+  JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py          # ~50 min
   JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py --workloads=lenet1989 --lanes=1,64
 """
 
@@ -49,7 +54,15 @@ WORKLOADS = {
     "mlp_1x512": ("zhang_cifar10_mlp", [
         "--config.num_epochs=3", "--config.train_size=10000", "--config.test_size=2000",
         "--config.grid.condition=('true_labels',)", "--config.grid.weight_decay=(0.0,)"],
-                  (1, 8, 32, 64), "mlp_1x512"),
+                  (1, 8, 64), "mlp_1x512"),
+    "alexnet_small": ("zhang_cifar10_mlp", [
+        "--config.model=alexnet_small", "--config.num_epochs=3",
+        "--config.train_size=1000", "--config.test_size=1000",
+        "--config.grid.condition=('true_labels',)", "--config.grid.weight_decay=(0.0,)"],
+                      (1, 8), "alexnet_small"),
+    "resnet18": ("toneva_cifar10_resnet18", [
+        "--config.num_epochs=3", "--config.train_size=1000", "--config.test_size=1000"],
+                 (1, 4), "resnet18"),
 }
 
 
@@ -139,6 +152,36 @@ def torch_run(sweep: str, overrides: list[str], model: str) -> dict:
   return dict(train_s=time.perf_counter() - start, setup_s=setup_s)
 
 
+def targets(rows: list[dict]) -> list[str]:
+  """Issue 16's end-to-end targets, each with its measured figure and verdict."""
+  by = lambda name: [r for r in rows if r["workload"] == name]
+  verdict = lambda ok: "**met**" if ok else "**missed**"
+  out = []
+  lenet = [r for r in by("lenet1989") if r["lanes"] == 64]
+  if lenet:
+    x = lenet[0]["seeds_per_torch_seed"]
+    out.append(f"- lenet1989, 64 lanes >= 64x one PyTorch seed: {x:.1f}x, {verdict(x >= 64)}.")
+  mlp = by("mlp_1x512")
+  if mlp:
+    ratios = [r["seeds_per_torch_seed"] / r["lanes"] for r in mlp]
+    out.append("- mlp_1x512, >= 1.1x the PyTorch loop at every lane count: "
+               + ", ".join(f"{r['lanes']}: {x:.2f}x" for r, x in zip(mlp, ratios))
+               + f", {verdict(min(ratios) >= 1.1)}. Its step's share of the matmul "
+               "rate is the step benchmark's (`python scripts/bench_vs_torch.py`, "
+               "targets above).")
+  alex = [r for r in by("alexnet_small") if r["lanes"] == 8]
+  if alex:
+    x = alex[0]["seeds_per_torch_seed"] / 8
+    out.append(f"- alexnet_small, 8 lanes >= 1.0x the PyTorch loop: {x:.2f}x, "
+               f"{verdict(x >= 1.0)}.")
+  for r in by("resnet18"):
+    out.append(f"- resnet18 (no target), {r['lanes']} lanes: "
+               f"{r['seeds_per_torch_seed'] / r['lanes']:.2f}x the PyTorch loop.")
+  out.append("- input-corruption lanes <= 1.2x clean lanes: section `corruption` "
+             "(`scripts/bench_corruption.py`).")
+  return out
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workloads", default=",".join(WORKLOADS))
@@ -168,17 +211,23 @@ def main() -> None:
   finally:
     shutil.rmtree(root, ignore_errors=True)
   lines = [
-      f"Measured {time.strftime('%Y-%m-%d')} on {lib.machine()}; the jaxmem command "
+      f"Measured on {lib.machine()}; the jaxmem command "
       "in a fresh process with the compile cache off (a user's first run), then "
       "the PyTorch program (one seed, all threads), for each row. Command: "
       f"`JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py "
       f"{' '.join(sys.argv[1:])}`.", "",
       "| workload | lanes | jaxmem wall s | start-up s | compile s | train, eval, records s "
-      "| PyTorch one seed s | seeds per PyTorch seed |", "|---|---|---|---|---|---|---|---|"]
+      "| PyTorch one seed s | seeds per PyTorch seed | vs PyTorch loop |",
+      "|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     lines.append(f"| {r['workload']} | {r['lanes']} | {r['wall_s']:.1f} | {r['startup_s']:.1f} "
                  f"| {r['compile_s']:.1f} | {r['train_s']:.1f} | {r['torch_s']:.1f} | "
-                 f"{r['seeds_per_torch_seed']:.1f}x |")
+                 f"{r['seeds_per_torch_seed']:.1f}x | "
+                 f"{r['seeds_per_torch_seed'] / r['lanes']:.2f}x |")
+  lines += ["", "`vs PyTorch loop` is jaxmem's lanes per second over the PyTorch "
+            "program's seeds per second (the seeds one after another): seeds per "
+            "PyTorch seed / lanes.", "", "Targets (issue 16):", ""]
+  lines += targets(rows)
   lines += ["", "jaxmem commands (plus `--config.num_seeds=LANES --workdir=...`):", ""]
   lines += sorted({f"- `{r['command'].split(' --config.num_seeds')[0]}`" for r in rows})
   lib.publish_section(args.page, "end_to_end", "python scripts/bench_end_to_end.py", lines)

@@ -62,7 +62,7 @@ def main() -> None:
   finally:
     shutil.rmtree(root, ignore_errors=True)
   lines = [
-      f"Measured {time.strftime('%Y-%m-%d')} on {lib.machine()}: synthetic data of each "
+      f"Measured on {lib.machine()}: synthetic data of each "
       "model's shape, training time with evaluation and records (summary.json's "
       "train_s, compiling excluded). Command: `python scripts/bench_epoch_driver.py "
       f"{' '.join(sys.argv[1:])}`.", "",

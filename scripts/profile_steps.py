@@ -47,14 +47,14 @@ def _variants(task, data, lane):
 
   def forward(state, index):
     x = steps_lib.inputs(task, data, lane, index, "train", None)
-    logits = task.model.apply(steps_lib.variables(state), x, train=False)
+    logits = steps_lib.forward(task, steps_lib.variables(state), x, train=False)
     return state.replace(step=state.step + jnp.argmax(logits[0])), ()
 
   def sgd(state, index):
     x = steps_lib.inputs(task, data, lane, index, "train", None)
 
     def loss(params):
-      logits = task.model.apply({"params": params}, x, train=True)
+      logits = steps_lib.forward(task, {"params": params}, x, train=True)
       return steps_lib.loss_per_example(task.config.loss, logits,
                                         lane.labels[index]).mean()
     grads = jax.grad(loss)(state.params)

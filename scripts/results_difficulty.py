@@ -52,8 +52,8 @@ def old_and_new_depth(workdir, data_dir) -> tuple[np.ndarray, np.ndarray, np.nda
   @jax.jit
   def one(lane, state):
     x = steps.inputs(task, data, lane, jnp.arange(n), "train", None)
-    logits, emb = task.model.apply(steps.variables(state), x, train=False,
-                                   return_embeddings=True)
+    logits, emb = steps.forward(task, steps.variables(state), x, train=False,
+                                return_embeddings=True)
     pred = jnp.argmax(logits, axis=-1)
     own = jnp.full([n], -1, jnp.int32).at[lane.subset].set(
         jnp.arange(lane.subset.shape[0], dtype=jnp.int32))

@@ -21,7 +21,6 @@ def get_config():
   c.num_seeds = 32
   c.num_epochs = 23
   c.batch_size = 1
-  c.eval_batch_size = 2048
   c.loss = "mse"
   c.optimizer = "sgd"
   c.learning_rate = 0.03

@@ -79,6 +79,7 @@ CASES = [
     ("unknown optimizer", ["--config.optimizer=lbfgs"], "valid choices: sgd, adam, adamw"),
     ("unknown schedule", ["--config.schedule=cosine"], "valid choices: constant"),
     ("unknown loss", ["--config.loss=hinge"], "valid choices: cross_entropy, mse"),
+    ("unknown dtype", ["--config.dtype=float16"], "valid choices: float32, bfloat16"),
     ("unknown normalization", ["--config.preprocess.normalize=zca"],
      "valid choices: none, minus_one_one, standardize"),
     ("unknown condition", ["--config.grid.condition=('noisy',)"],

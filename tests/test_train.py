@@ -216,6 +216,9 @@ def test_host_driven_steps_give_the_results_of_the_scan(tmp_path):
                 "num_epochs": 3})
     runs[driver] = tmp_path / driver
     train.run(c, str(runs[driver]))
+  for driver, path in runs.items():  # The plan ran and recorded each driver.
+    assert records.Workdir(path).read_json("config.json")["execution"][
+        "epoch_driver"] == driver
   rows = {k: records.Workdir(v).read_metrics() for k, v in runs.items()}
   assert len(rows["scan"]) == len(rows["host"]) == 3 * 4
   for a, b in zip(rows["scan"], rows["host"]):

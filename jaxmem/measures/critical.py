@@ -122,8 +122,8 @@ def lane_critical(task: steps.Task, data: steps.Data, lane: steps.Lane,
   variables = steps.variables(state)
 
   def logits_fn(z):
-    return task.model.apply(variables, preprocess.apply(task.config.preprocess, z, None),
-                            train=False)
+    return steps.forward(task, variables,
+                         preprocess.apply(task.config.preprocess, z, None), train=False)
 
   x = steps.pixels(task, data, lane, index, "train")
   keys = execution.over_examples(lambda a: jax.random.fold_in(key, a))(index)

@@ -92,8 +92,8 @@ def lane_depth(task: steps.Task, data: steps.Data, lane: steps.Lane,
   def embed(index):
     index = jnp.minimum(index, n - 1)
     x = steps.inputs(task, data, lane, index, "train", None)
-    logits, embeddings = task.model.apply(variables, x, train=False,
-                                          return_embeddings=True)
+    logits, embeddings = steps.forward(task, variables, x, train=False,
+                                       return_embeddings=True)
     probes = tuple(embeddings[:-1]) + (jax.nn.softmax(logits),)
     return jnp.argmax(logits, axis=-1), probes
 
