@@ -101,8 +101,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_epochs = 100  # Passes over the training set.
   c.batch_size = 64  # Examples per step; an epoch drops the remainder.
   # Examples per evaluation chunk: memory and speed only, never results. On
-  # CPU, 256 evaluated LeNet-1989 2x faster than 1024 and the MLP and AlexNet
-  # 10-15% faster (cache-sized chunks); lanes vmapped together multiply it.
+  # CPU, 256 evaluated LeNet-1989 2x faster than 2048 and the small AlexNet
+  # 1.35x faster than 1024, the MLP within 5% of its best (cache-sized chunks;
+  # scripts/bench_eval_batch.py). Lanes vmapped together multiply it.
   c.eval_batch_size = 256
   c.loss = "cross_entropy"  # One of LOSSES; "mse" is to +-1 targets (LeCun 1989).
   # The dtype the model computes in (jaxmem.precision.DTYPES): "float32", or
