@@ -15,7 +15,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import train  # pylint: disable=wrong-import-position

@@ -14,7 +14,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import experiment  # pylint: disable=wrong-import-position

@@ -11,6 +11,7 @@ excluded), and writes the "eval_batch" section of docs/benchmarks.md.
 """
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import statistics
@@ -35,23 +36,30 @@ WORKLOADS = {
 SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
-def time_split(model: str, shape, examples: int, size: int) -> float:
-  """Seconds for one lane to evaluate `examples` training examples."""
+def time_sizes(model: str, shape, examples: int) -> list[float]:
+  """Seconds for one lane to evaluate `examples` training examples, for each
+  chunk of SIZES (one run built; only the chunk changes between timings)."""
   c = experiment.base_config()
   c.dataset = "synthetic"
   c.synthetic.update(dict(num_train=examples, num_test=64, shape=shape))
-  c.update(dict(model=model, num_seeds=1, batch_size=64, eval_batch_size=size))
+  c.update(dict(model=model, num_seeds=1, batch_size=64))
   the_run = run_lib.Run.build(c)
   one = lambda tree: jax.tree.map(lambda x: x[0], tree)
   lane, state = one(the_run.lane), one(the_run.state.train)
-  fn = jax.jit(lambda d, l, s: steps.evaluate(the_run.task, d, l, s, "train"))
-  jax.block_until_ready(fn(the_run.data, lane, state))
-  times = []
-  for _ in range(3):
-    start = time.perf_counter()
+  out = []
+  for size in SIZES:
+    config = c.copy_and_resolve_references()
+    config.eval_batch_size = size
+    task = dataclasses.replace(the_run.task, config=config)
+    fn = jax.jit(lambda d, l, s, task=task: steps.evaluate(task, d, l, s, "train"))
     jax.block_until_ready(fn(the_run.data, lane, state))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    times = []
+    for _ in range(3):
+      start = time.perf_counter()
+      jax.block_until_ready(fn(the_run.data, lane, state))
+      times.append(time.perf_counter() - start)
+    out.append(statistics.median(times))
+  return out
 
 
 def main() -> None:
@@ -67,7 +75,7 @@ def main() -> None:
   rows = {}
   for name in names:
     model, shape, examples = WORKLOADS[name]
-    rows[name] = [time_split(model, shape, examples, s) for s in SIZES]
+    rows[name] = time_sizes(model, shape, examples)
     print(name, " ".join(f"{s}: {t * 1e3:.0f} ms" for s, t in zip(SIZES, rows[name])),
           flush=True)
   default = experiment.base_config().eval_batch_size

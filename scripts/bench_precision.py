@@ -12,10 +12,8 @@ and its cost (compiling and training time from summary.json). Writes the
 
 import argparse
 import pathlib
-import shutil
 import sys
 import tempfile
-import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import precision  # pylint: disable=wrong-import-position
@@ -32,16 +30,14 @@ def main() -> None:
   parser.add_argument("--page", default=str(PAGE))
   args = parser.parse_args()
   lib.setup()
-  root = pathlib.Path(tempfile.mkdtemp(prefix="jaxmem_precision_"))
   summaries = {}
-  try:
+  with tempfile.TemporaryDirectory(prefix="jaxmem_precision_",
+                                   ignore_cleanup_errors=True) as root:
     for dtype in precision.DTYPES:
       config = lib.sweep_config(args.experiment, {"dtype": dtype})
-      summaries[dtype] = train.run(config, str(root / dtype))
+      summaries[dtype] = train.run(config, str(pathlib.Path(root) / dtype))
       print(f"{dtype}: compile {summaries[dtype]['compile_s']:.1f} s, train "
             f"{summaries[dtype]['train_s']:.1f} s", flush=True)
-  finally:
-    shutil.rmtree(root, ignore_errors=True)
   dtypes = list(precision.DTYPES)
   head = " | ".join(f"{label} {d}" for _, label in METRICS for d in dtypes)
   lines = [

@@ -44,7 +44,7 @@ def test_bfloat16_computes_in_bfloat16_and_returns_float32():
   for dtype, (grads, (logits, updates)) in outs.items():
     leaves = jax.tree.leaves((grads, logits, updates))
     assert all(a.dtype == jnp.float32 for a in leaves), dtype
-  (g32, (l32, u32)), (g16, (l16, u16)) = outs["float32"], outs["bfloat16"]
+  (_, (l32, u32)), (_, (l16, u16)) = outs["float32"], outs["bfloat16"]
   # bfloat16 keeps 8 bits of mantissa: close to float32, and not equal to it.
   np.testing.assert_allclose(l16, l32, rtol=0.05, atol=0.05)
   assert not np.array_equal(l16, l32)
