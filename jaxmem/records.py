@@ -28,6 +28,7 @@ import os
 import pathlib
 import re
 import tempfile
+from typing import Iterable
 import zipfile
 
 import numpy as np
@@ -297,15 +298,24 @@ class Workdir:
       f.flush()
       os.fsync(f.fileno())
 
-  def write_examples(self, **arrays: np.ndarray) -> None:
-    """Writes examples.npz atomically, compressed straight to a temporary file
-    (no copy of the compressed bytes in memory)."""
+  def write_examples(self, fields: Iterable[tuple[str, np.ndarray]]) -> None:
+    """Writes examples.npz atomically from (name, array) pairs, one array at a
+    time: each is compressed straight into a temporary file and can be freed
+    before the next is made, so a run of thousands of lanes never holds all
+    its per-example records on the host at once (np.load reads the file as
+    it reads np.savez_compressed's)."""
     path = self.path / "examples.npz"
     fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".examples.npz.")
     try:
       os.fchmod(fd, 0o666 & ~_UMASK)
       with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_DEFLATED,
+                             allowZip64=True) as archive:
+          for name, array in fields:
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+              np.lib.format.write_array(member, np.asanyarray(array),
+                                        allow_pickle=False)
+            del array
         f.flush()
         os.fsync(f.fileno())
       os.replace(tmp, path)
@@ -342,5 +352,6 @@ class Follower(Workdir):
   def cut_metrics(self, length: int, sha256: str) -> None:
     del length, sha256
 
-  def write_examples(self, **arrays: np.ndarray) -> None:
-    del arrays
+  def write_examples(self, fields: Iterable[tuple[str, np.ndarray]]) -> None:
+    for _ in fields:  # Making them gathers from every process: take part.
+      pass

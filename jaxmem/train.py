@@ -244,9 +244,9 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
       checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
       lane_examples_per_s=round(num_lanes * per_epoch * (config.num_epochs - first)
                                 / max(train_s, 1e-9), 1)))
-  accumulators = the_run.host(state.records)
-  del state
-  _write_examples(wd, the_run, accumulators, progress.diverged_epoch)
+  records = dict(state.records)
+  del state  # Its buffers go as each measure's records are written.
+  _write_examples(wd, the_run, records, progress.diverged_epoch)
   wd.write_json("summary.json", result)
   diverged = np.flatnonzero(progress.diverged_epoch >= 0)
   wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
@@ -348,21 +348,40 @@ def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,
       eta)
 
 
-def _write_examples(wd, the_run, accumulators, diverged_epoch) -> None:
-  """examples.npz: every measure's per-example record, and the lanes' constants."""
-  ds, lanes = the_run.dataset, the_run.lanes
-  fields = measures_lib.records(list(the_run.measures), accumulators, the_run.info)
+def _write_examples(wd, the_run, records: dict, diverged_epoch) -> None:
+  """examples.npz: every measure's per-example record, and the lanes' constants.
+
+  Args:
+    records: the state's per-example accumulators by measure, on the device;
+      each measure's are brought to the host and written in turn, so that the
+      host holds one measure's records at a time (at 1,024 lanes x 50,000
+      examples, the whole lot is about 1 GB).
+  """
+  ds, lanes, info = the_run.dataset, the_run.lanes, the_run.info
   constants = the_run.host(dict(labels=the_run.lane.labels, subset=the_run.lane.subset))
   labels = constants["labels"]
-  n = len(ds.train.labels)
-  member = np.zeros((the_run.num_lanes, n), bool)
-  np.put_along_axis(member, constants["subset"], True, axis=1)
-  wd.write_examples(
-      **fields,
-      train_correct=fields["train_pred"] == labels,
-      test_correct=fields["test_pred"] == ds.test.labels[None, :],
-      train_index=ds.train.index, test_index=ds.test.index,
-      clean_labels=ds.train.labels, test_labels=ds.test.labels,
-      labels=labels, corrupted=labels != ds.train.labels[None, :],
-      in_subset=member, lane_seed=lanes.seed_index, lane_point=lanes.point,
-      diverged_epoch=diverged_epoch, epochs=np.int64(the_run.config.num_epochs))
+
+  def fields():
+    yield from dict(train_index=ds.train.index, test_index=ds.test.index,
+                    clean_labels=ds.train.labels, test_labels=ds.test.labels,
+                    labels=labels, lane_seed=lanes.seed_index, lane_point=lanes.point,
+                    diverged_epoch=diverged_epoch,
+                    epochs=np.int64(the_run.config.num_epochs)).items()
+    yield "corrupted", labels != ds.train.labels[None, :]
+    member = np.zeros((the_run.num_lanes, len(ds.train.labels)), bool)
+    np.put_along_axis(member, constants["subset"], True, axis=1)
+    yield "in_subset", member
+    del member
+    for measure in the_run.measures:
+      record = measures_lib.records([measure], the_run.host({measure.name: records.pop(
+          measure.name)}), info)
+      for name in list(record):
+        value = record.pop(name)
+        yield name, value
+        if name == "train_pred":
+          yield "train_correct", value == labels
+        if name == "test_pred":
+          yield "test_correct", value == ds.test.labels[None, :]
+        del value
+
+  wd.write_examples(fields())
