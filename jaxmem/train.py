@@ -23,6 +23,7 @@ from jaxmem import checkpoint
 from jaxmem import distributed
 from jaxmem import errors
 from jaxmem import experiment
+from jaxmem import host_memory
 from jaxmem import history as history_lib
 from jaxmem import measures as measures_lib
 from jaxmem import ownership
@@ -194,6 +195,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
     if store is not None:
       out["history"] = _history_slab(state, presented, due)
     out = the_run.host(out)  # The epoch's one transfer (from every process).
+    host_memory.release()  # What the last epoch and save freed, back to the OS.
     elapsed = before + time.perf_counter() - start
     newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
     progress.diverged_epoch[newly] = epoch + 1
@@ -383,5 +385,6 @@ def _write_examples(wd, the_run, records: dict, diverged_epoch) -> None:
         if name == "test_pred":
           yield "test_correct", value == ds.test.labels[None, :]
         del value
+      host_memory.release()
 
   wd.write_examples(fields())
