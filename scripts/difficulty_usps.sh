@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the per-example difficulty numbers in README.md ("Per-example
-# analysis"): difficulty_usps at subset ratios 0.25, 0.5 and 0.75 (32 lanes
-# each), then one report pooling the 96 lanes. Prints each step's wall time.
+# The per-example difficulty study through the commands a user types:
+# difficulty_usps at subset ratios 0.25, 0.5 and 0.75 (32 lanes each), then one
+# report pooling the 96 lanes. Prints each step's wall time. The numbers the
+# README quotes come from the same sweeps through scripts/results_difficulty.py
+# (docs/results/difficulty_usps.md), which also measures what changed.
 #
 #   bash scripts/difficulty_usps.sh [OUT]      # default OUT=runs/difficulty_usps
 set -euo pipefail
