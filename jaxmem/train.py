@@ -371,7 +371,7 @@ def _write_examples(wd, the_run, records: dict, diverged_epoch) -> None:
                     epochs=np.int64(the_run.config.num_epochs)).items()
     yield "corrupted", labels != ds.train.labels[None, :]
     member = np.zeros((the_run.num_lanes, len(ds.train.labels)), bool)
-    np.put_along_axis(member, constants["subset"], True, axis=1)
+    np.put_along_axis(member, constants.pop("subset"), True, axis=1)
     yield "in_subset", member
     del member
     for measure in the_run.measures:
