@@ -3,8 +3,9 @@
 glibc's malloc keeps memory that large arrays were freed from, in arenas
 per thread, for reuse. A run that copies its state to the host for a
 background checkpoint save every few epochs, from another thread each time,
-then keeps growing its resident memory: at 1,024 lanes x 50,000 examples
-about 100 MB per save (scripts/bench_records.py), though nothing live grows.
+then keeps growing its resident memory, though nothing live grows: in the
+setup of scripts/bench_records.py (1,024 lanes x 50,000 examples) by 100-200
+MB per save.
 `release` returns what is free, so resident memory tracks what the run holds.
 """
 
