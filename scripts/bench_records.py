@@ -100,10 +100,11 @@ examples.npz: {examples_mb:.1f} MB.
 - Peak resident memory of the whole process: {peak:.2f} GB (target under 2 GB,
   {verdict(peak < 2)}). On CPU the device arrays are host memory too: the
   state's {logical[last] / 2**20:,.0f} MB of arrays, plus Orbax's host copy of them
-  while a save is written in the background. Two things keep the rest small:
-  every epoch jaxmem hands the memory freed by the last epoch and save back to
-  the OS (`jaxmem/host_memory.py`; without it resident memory crept up by about
-  100 MB per save), and examples.npz is written one array at a time.
+  while a checkpoint is written. Three things keep the rest small: on CPU
+  saves block, so that copy never lives beside an epoch's temporaries; every
+  epoch jaxmem hands the memory freed by the last epoch and save back to the
+  OS (`jaxmem/host_memory.py`; without it resident memory crept up by 100-200
+  MB per save); and examples.npz is written one array at a time.
 - Checkpoint at epoch {last}: its arrays hold {logical[last] / 2**20:,.1f} MB,
   {100 * logical_growth:+.2f}% of epoch {first}'s (target within 1%,
   {verdict(abs(logical_growth) <= 0.01)}): nothing in it grows with epochs. On
