@@ -315,7 +315,7 @@ class Workdir:
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
               np.lib.format.write_array(member, np.asanyarray(array),
                                         allow_pickle=False)
-            del array
+            del array  # Gone before the next one is made.
         f.flush()
         os.fsync(f.fileno())
       os.replace(tmp, path)

@@ -22,6 +22,7 @@ from jaxmem import budget
 from jaxmem import checkpoint
 from jaxmem import distributed
 from jaxmem import errors
+from jaxmem import examples_file
 from jaxmem import experiment
 from jaxmem import host_memory
 from jaxmem import history as history_lib
@@ -119,7 +120,7 @@ def _run_locked(the_run, wd, overwrite, signals, saved) -> dict:
   # the state would live on beside the next epoch's, and its writing would
   # take the same cores. So saves block there (scripts/bench_records.py, 1,024
   # lanes x 50,000 examples: peak memory 1.75 GB against 1.94-2.03 GB, and
-  # no longer a run).
+  # no slower).
   ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep,
                                  asynchronous=jax.default_backend() != "cpu")
   progress = resume_lib.Progress(the_run.num_lanes)
@@ -254,7 +255,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
                                 / max(train_s, 1e-9), 1)))
   records = dict(state.records)
   del state  # Its buffers go as each measure's records are written.
-  _write_examples(wd, the_run, records, progress.diverged_epoch)
+  examples_file.write(wd, the_run, records, progress.diverged_epoch)
   wd.write_json("summary.json", result)
   diverged = np.flatnonzero(progress.diverged_epoch >= 0)
   wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
@@ -354,49 +355,3 @@ def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,
       num_epochs, num_lanes, num_lanes * per_epoch * epochs_here / seconds, evaluated,
       f"  critical_ratio {np.nanmean(csr):.3f}" if np.any(np.isfinite(csr)) else "",
       eta)
-
-
-def _write_examples(wd, the_run, records: dict, diverged_epoch) -> None:
-  """examples.npz: every measure's per-example record, and the lanes' constants.
-
-  Args:
-    records: the state's per-example accumulators by measure, on the device;
-      each measure's are brought to the host and written in turn, so that the
-      host holds one measure's records at a time (at 1,024 lanes x 50,000
-      examples, the whole lot is about 1 GB).
-  """
-  ds, lanes, info = the_run.dataset, the_run.lanes, the_run.info
-  n = len(ds.train.labels)
-  # The lanes' labels and subsets come home in the narrowest dtype that holds
-  # them (int8 and uint16 instead of int32 for CIFAR-10: a quarter and a half).
-  index = np.uint8 if n <= 2**8 else np.uint16 if n <= 2**16 else np.int32
-  constants = the_run.host(dict(labels=the_run.lane.labels.astype(info.class_dtype),
-                                subset=the_run.lane.subset.astype(index)))
-  labels = constants["labels"]
-
-  def fields():
-    yield from dict(train_index=ds.train.index, test_index=ds.test.index,
-                    clean_labels=ds.train.labels, test_labels=ds.test.labels).items()
-    yield "labels", labels.astype(np.int32)  # As trained on; widened to write.
-    yield from dict(lane_seed=lanes.seed_index, lane_point=lanes.point,
-                    diverged_epoch=diverged_epoch,
-                    epochs=np.int64(the_run.config.num_epochs)).items()
-    yield "corrupted", labels != ds.train.labels[None, :]
-    member = np.zeros((the_run.num_lanes, n), bool)
-    np.put_along_axis(member, constants.pop("subset"), True, axis=1)
-    yield "in_subset", member
-    del member
-    for measure in the_run.measures:
-      record = measures_lib.records([measure], the_run.host({measure.name: records.pop(
-          measure.name)}), info)
-      for name in list(record):
-        value = record.pop(name)
-        yield name, value
-        if name == "train_pred":
-          yield "train_correct", value == labels
-        if name == "test_pred":
-          yield "test_correct", value == ds.test.labels[None, :]
-        del value
-      host_memory.release()
-
-  wd.write_examples(fields())

@@ -214,8 +214,7 @@ def main() -> None:
       "units; a ratio below 1/512 reads as 0.",
       "- Full scale on an accelerator: the same sweeps with "
       "`--config.train_size=0 --config.num_epochs=300`.", ""]
-  seconds = sum(lib.summary(wd)["compile_s"] + lib.summary(wd)["train_s"]
-                for wd in [one, crit, *noise.values()])
+  seconds = lib.training_seconds([one, crit, *noise.values()])
   lib.write(f"{OUT}.md", "\n".join(lines), dict(
       title="Arpit et al. 2017, memorization: easy examples, noise, critical samples, dropout",
       command=command, seeds="100 per condition (1), 2 per point (2-4)",

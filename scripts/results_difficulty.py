@@ -107,7 +107,7 @@ def main() -> None:
       ("own subset, softmax (now)", new)]
   # Training from the runs' own summaries (they may be reused); analysis is
   # this invocation's, with any stage an earlier one cached reused.
-  trained = sum(lib.summary(w)["compile_s"] + lib.summary(w)["train_s"] for w in wds)
+  trained = lib.training_seconds(wds)
   elapsed = time.perf_counter() - start
   first_toneva, first_end = cols["first_learned_mean"], cols["first_correct_mean"]
   presentations = np.concatenate([e["presentations"] for e in examples])

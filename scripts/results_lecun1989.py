@@ -142,8 +142,7 @@ def main() -> None:
               for name in VARIANTS}
   figure(workdirs, lib.DOCS / "lecun1989.png")
   command = "python scripts/results_lecun1989.py " + " ".join(sys.argv[1:])
-  seconds = sum(lib.summary(wd)["compile_s"] + lib.summary(wd)["train_s"]
-                for wd in workdirs.values())
+  seconds = lib.training_seconds(workdirs.values())
   _, test, std, n = _errors(workdirs["lecun1989_usps"])
   modern = _errors(workdirs["lecun1989_modern"])
   lib.write("lecun1989.md", page(workdirs, command), dict(

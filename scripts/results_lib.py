@@ -77,6 +77,12 @@ def summary(workdir) -> dict:
   return json.loads((pathlib.Path(workdir) / "summary.json").read_text())
 
 
+def training_seconds(workdirs) -> float:
+  """Compiling plus training, summed over finished runs (from their own
+  summaries, so reused runs count what they took when they were trained)."""
+  return sum(s["compile_s"] + s["train_s"] for s in map(summary, workdirs))
+
+
 def pm(stats: dict, scale: float = 100.0, digits: int = 2, error: bool = False) -> str:
   """'mean +- std' of a summary statistic; `error` turns an accuracy into an error."""
   if stats is None or stats.get("mean") is None:

@@ -261,8 +261,7 @@ def main() -> None:
             "- Full scale on an accelerator: `jaxmem --experiment=forgetting_cifar10` "
             "(Zhang's small AlexNet with random crops and flips), then rank with "
             "`python -m jaxmem.analyze`.", ""]
-  seconds = sum(lib.summary(wd)["compile_s"] + lib.summary(wd)["train_s"]
-                for wd in list(wds.values()) + run_dirs)
+  seconds = lib.training_seconds(list(wds.values()) + run_dirs)
   lib.write(f"{OUT}.md", "\n".join(lines), dict(
       title="Toneva et al. 2019, unforgettable examples and the removal experiment",
       command=command, seeds=f"{min(len(s['unforgettable']) for s in stats.values())}-"

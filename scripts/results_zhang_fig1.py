@@ -157,7 +157,7 @@ def main() -> None:
   (lib.DOCS / out).mkdir(parents=True, exist_ok=True)
   command = "python scripts/results_zhang_fig1.py " + " ".join(sys.argv[1:])
   text, verdict = page(args.dataset, conditions, corruption, args.threshold, command)
-  seconds = sum(lib.summary(wd)["compile_s"] + lib.summary(wd)["train_s"] for wd in wds)
+  seconds = lib.training_seconds(wds)
   lib.write(f"{out}.md", text, dict(
       title=f"Zhang et al. 2017, Figure 1 (a, b, c), on {about['title']}",
       command=command.strip(), seeds=f"{seeds} per condition and level",

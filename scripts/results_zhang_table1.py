@@ -126,7 +126,7 @@ def main() -> None:
   (lib.DOCS / OUT).mkdir(parents=True, exist_ok=True)
   command = ("python scripts/results_zhang_table1.py " + " ".join(sys.argv[1:])).strip()
   text, verdict = page(runs, command)
-  seconds = sum(lib.summary(wd)["compile_s"] + lib.summary(wd)["train_s"] for wd in wds.values())
+  seconds = lib.training_seconds(wds.values())
   lib.write(f"{OUT}.md", text, dict(
       title="Zhang et al. 2017, Table 1, MLP rows, on CIFAR-10", command=command,
       seeds=f"{args.seeds} per row", time=lib.hours(seconds) + " on " +

@@ -52,6 +52,12 @@ class Info:
   def class_dtype(self):
     return jnp.int8 if self.num_classes <= 127 else jnp.int16
 
+  @property
+  def example_index_dtype(self):
+    """The smallest unsigned dtype for a training example's position."""
+    n = self.num_train
+    return np.uint8 if n <= 2**8 else np.uint16 if n <= 2**16 else np.int32
+
 
 class Context:
   """What a measure's update sees of one lane, in one traced program.
@@ -213,12 +219,4 @@ def rows_rates(measures: list[Measure], due: set[str], sums: dict,
     rates = m.rates(sums[m.name], info) if m.name in due and m in measures else {}
     for c in m.columns:
       out[c] = np.asarray(rates.get(c, np.full(num_lanes, np.nan)), np.float64)
-  return out
-
-
-def records(measures: list[Measure], accumulators: dict, info: Info) -> dict:
-  """examples.npz's per-example fields of every measure."""
-  out = {}
-  for m in measures:
-    out.update(m.record(accumulators[m.name], info))
   return out
