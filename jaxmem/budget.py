@@ -51,12 +51,16 @@ def parse_bytes(text: str) -> int:
                            "with K, M, G or T") from None
 
 
+# The cgroup v2 files of the process's memory limit (SLURM jobs, containers).
+CGROUP = "/sys/fs/cgroup"
+
+
 def _cgroup_room() -> int | None:
   """What the process's cgroup (a SLURM job, a container) still allows."""
   try:
-    with open("/sys/fs/cgroup/memory.max") as f:
+    with open(os.path.join(CGROUP, "memory.max")) as f:
       limit = f.read().strip()
-    with open("/sys/fs/cgroup/memory.current") as f:
+    with open(os.path.join(CGROUP, "memory.current")) as f:
       used = int(f.read())
   except (OSError, ValueError):
     return None
@@ -97,8 +101,9 @@ def device_memory(devices) -> int | None:
 class Memory:
   """A run's estimated memory, in bytes, by what holds it."""
   num_lanes: int
-  state_per_lane: int  # Parameters, BatchNorm statistics, optimizer state.
-  records: int  # Per-example records of every lane, on the device.
+  # Parameters, BatchNorm statistics, optimizer state, lane constants.
+  state_per_lane: int
+  records: int  # Per-example accumulators of every lane, on the device.
   host_records: int  # What the host keeps of them (history, checkpoint copies).
   data: int  # The data set (once on each device, once on the host).
 

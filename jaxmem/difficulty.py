@@ -220,7 +220,7 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
     raise errors.UserError(
         "the workdirs train on different data sets; analyse them separately")
   num_classes = workdirs[0].read_json("config.json")["dataset"]["num_classes"]
-  runs, holdout_runs = [], []
+  runs, holdout = [], collections.defaultdict(list)
   for i, (wd, ex) in enumerate(zip(workdirs, examples)):
     cache = pathlib.Path(out) / "cache" / f"{i}_{wd.path.name}" if out else None
     found = lane_measures(wd.path, data_dir, k, critical_examples, cache)
@@ -233,7 +233,12 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
           "held-out accuracy is judged on each lane's own labels; for C-scores "
           "of one noisy data set use corruption_draw='shared'", wd.path)
     live = ex["diverged_epoch"] < 0
-    holdout_runs.append((ex["train_correct"][live], ex["in_subset"][live]))
+    # Workdirs of one subset ratio (a sweep's seeds split over jobs) are one
+    # estimate of the held-out accuracy at that ratio: their lanes pool.
+    ratio = wd.read_json("config.json")["config"]["subset_ratio"]
+    holdout[ratio].append((ex["train_correct"][live], ex["in_subset"][live]))
+  holdout_runs = [tuple(np.concatenate(part) for part in zip(*parts))
+                  for _, parts in sorted(holdout.items())]
   cols = table.build(runs, examples[0]["train_index"], examples[0]["clean_labels"],
                      num_classes, holdout_runs)
   if "cscore" in cols and np.isnan(cols["cscore"]).any():

@@ -154,10 +154,11 @@ class Run:
     one_lane = _abstract_lane(config, n)
     one_state = jax.eval_shape(init, one_lane)
     num_lanes = lanes_lib.count(config)
-    per_lane = budget.tree_bytes(one_state) + budget.tree_bytes(one_lane)
-    data_bytes = ds.train.images.nbytes + ds.test.images.nbytes
-    budget.check_memory(budget.Memory(num_lanes, per_lane, 0, 0, data_bytes),
-                        execution.devices(), jax.default_backend())
+    memory = budget.Memory(
+        num_lanes, budget.tree_bytes(one_state.train) + budget.tree_bytes(one_lane),
+        num_lanes * budget.tree_bytes(one_state.records), 0,
+        ds.train.images.nbytes + ds.test.images.nbytes)
+    budget.check_memory(memory, execution.devices(), jax.default_backend())
     logging.info("%s", datasets.describe(ds))  # The one line about the data.
     lanes = lanes_lib.expand(config)
     axes = (0, 1, 2)
@@ -171,7 +172,7 @@ class Run:
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
     data = plan.replicate(host_data)  # Once on every device.
     lane = _lane_constants(config, plan, data, lanes, ds.num_classes)
-    lane = _cache_inputs(config, task, plan, data, lane, ds, per_lane)
+    lane = _cache_inputs(config, task, plan, data, lane, ds, memory)
     state = jax.jit(plan.lift(init, lane_args=(0,)))(lane) if initial else None
     return cls(config, ds, lanes, task, info, enabled, plan, data, lane, state)
 
@@ -315,7 +316,8 @@ def _lane_constants(config, plan, data, lanes, num_classes) -> steps.Lane:
                     input_code=per_lane["input_code"], keys=keys)
 
 
-def _cache_inputs(config, task, plan, data, lane, ds, per_lane: int) -> steps.Lane:
+def _cache_inputs(config, task, plan, data, lane, ds,
+                  memory: budget.Memory) -> steps.Lane:
   """The lanes with their corrupted images computed once (config.cache_inputs),
   if they have input corruptions and "auto" finds the copies small enough."""
   if config.cache_inputs == "off" or set(task.input_kinds) <= {"none"}:
@@ -326,8 +328,8 @@ def _cache_inputs(config, task, plan, data, lane, ds, per_lane: int) -> steps.La
   per_device = -(-plan.padded_lanes // plan.num_devices) * one
   if config.cache_inputs == "auto" and per_device > 2**30:
     return lane
-  budget.check_memory(budget.Memory(plan.num_lanes, per_lane + one, 0, 0,
-                                    ds.train.images.nbytes + ds.test.images.nbytes),
+  budget.check_memory(dataclasses.replace(
+      memory, state_per_lane=memory.state_per_lane + one),
                       execution.devices(), jax.default_backend())
 
   def corrupted(data, lane):

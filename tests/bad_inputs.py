@@ -107,7 +107,7 @@ CASES = [
     ("negative seed", ["--config.seed=-1"], "config.seed must be an integer 0.."),
     ("absurd number of epochs", ["--config.num_epochs=1000000000"], "1..10000000"),
     ("a billion seeds", ["--config.num_seeds=1000000000"],
-     "lanes x"),
+     "GB of per-example records"),
     ("absurd synthetic data set", ["--config.synthetic.num_train=100000000000"],
      "config.synthetic asks for"),
     ("critical-sample step not finite", ["--config.critical.step=nan"],
@@ -198,12 +198,17 @@ def run_case(args: list[str], workdir: pathlib.Path):
   """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines)."""
   # The memory a run may plan for is fixed, and TFDS's default folder is under
   # the case's tmp, so the messages are the same on any machine.
+  # JAX logs every compilation (as a warning line), so a case that compiled
+  # anything before failing shows more than its one line.
   env = dict(os.environ, JAXMEM_OFFLINE="1", JAXMEM_MEMORY="16G",
-             TFDS_DATA_DIR=str(workdir.parent / "tfds_default"))
+             TFDS_DATA_DIR=str(workdir.parent / "tfds_default"), JAX_LOG_COMPILES="1")
   own = [] if any(a.startswith("--workdir=") for a in args) else [f"--workdir={workdir}"]
   out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args, *own],
                        capture_output=True, text=True, env=env, timeout=300)
-  return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
+  # Shapes are traced (jax.eval_shape) to size a run before refusing it; only
+  # lowering and compiling would be work.
+  return out.returncode, [l for l in out.stderr.splitlines()
+                          if l.strip() and "] Finished tracing " not in l]
 
 
 def shown(line: str, tmp: pathlib.Path) -> str:

@@ -41,3 +41,12 @@ def uninterrupted_no_history(tmp_path_factory):
   path = tmp_path_factory.mktemp("uninterrupted_no_history") / "run"
   assert processes.finish(processes.start(path, "--config.record_history=off")) == 0
   return path
+
+
+@pytest.fixture
+def info_log(caplog):
+  """caplog with jaxmem's INFO progress lines (absl's logger), to read what a
+  run says it did: `tests.processes.resumed_from(info_log.text)`."""
+  import logging  # pylint: disable=g-import-not-at-top
+  caplog.set_level(logging.INFO, logger="absl")
+  return caplog

@@ -87,6 +87,20 @@ FAULTS = [
           "the damaged one moved to checkpoints_damaged/", "the run; resumes "
           "identically", "test_resume::test_damaged_newest_checkpoint_falls_back_to_"
           "the_previous"),
+    Fault("metrics.jsonl changed by hand before a resume", "refused, one line: "
+          "it does not match its checkpoint (SHA-256 of the bytes the checkpoint "
+          "saw); status `failed`", "every file; --overwrite starts afresh",
+          "test_resume::test_a_changed_metrics_file_is_refused_by_its_checksum"),
+    Fault("temporary files and Orbax temporary folders left by a kill mid-write",
+          "removed at the next start (only those; the user's files stay)", "the run",
+          "test_resume::test_the_next_start_removes_what_interrupted_writes_left"),
+    Fault("a checkpoint made with other lane keys or labels (another version)",
+          "refused, one line", "every file; --overwrite starts afresh",
+          "test_resume::test_a_checkpoint_of_other_lane_keys_is_refused"),
+    Fault("a background checkpoint save that fails (accelerators)", "the run stops "
+          "before the next epoch, one line naming the cause; status `failed`",
+          "the checkpoints before it; the rerun resumes",
+          "test_resume::test_a_failed_background_save_stops_the_run_at_the_next_epoch"),
     Fault("a run too large for memory", "refused before allocating, one line "
           "with the estimate and what to change", "nothing is written",
           "test_workdir::test_a_run_too_large_for_memory_is_refused_before_allocating"),

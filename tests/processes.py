@@ -7,6 +7,7 @@ then kills the process (by pid) and fails the test.
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -37,9 +38,15 @@ TINY = ["--config.dataset=synthetic", "--config.num_epochs=1", "--config.num_see
 
 
 def start(workdir, *extra, command="jaxmem", stderr=subprocess.DEVNULL,
-          args=SLOW_TINY):
-  """Starts `python -m <command>` on `workdir`; returns the Popen."""
+          args=SLOW_TINY, log=None):
+  """Starts `python -m <command>` on `workdir`; returns the Popen.
+
+  With `log` (a path), its stderr goes to that file, to be read with
+  `resumed_from` and `epochs_trained`.
+  """
   env = dict(os.environ, JAXMEM_OFFLINE="1")
+  if log is not None:
+    stderr = open(log, "w")  # pylint: disable=consider-using-with
   return subprocess.Popen([sys.executable, "-m", command, *args, *extra,
                            f"--workdir={workdir}"], stdout=subprocess.DEVNULL,
                           stderr=stderr, text=True, env=env)
@@ -71,6 +78,26 @@ def messages(stderr: str) -> list[str]:
   """stderr's lines that are not absl log lines (I/W/E1201 ...) or blank."""
   return [l for l in stderr.splitlines()
           if l.strip() and not (len(l) > 5 and l[0] in "IWEF" and l[1:5].isdigit())]
+
+
+def resumed_from(log: str) -> int | None:
+  """The epoch whose checkpoint a run's log says it resumed from; None if it
+  started afresh (a "resume" that restarted would say nothing)."""
+  found = re.findall(r"resuming .* from the checkpoint of epoch (\d+)", log)
+  assert len(found) <= 1, found
+  return int(found[0]) if found else None
+
+
+def epochs_trained(log: str) -> list[int]:
+  """The epochs a run's log says it trained, from its progress lines."""
+  return [int(e) for e in re.findall(r"\bepoch (\d+)/\d+  \d+ lanes", log)]
+
+
+def newest_checkpoint(workdir) -> int:
+  """The newest complete checkpoint on disk (0: none)."""
+  folder = pathlib.Path(workdir) / "checkpoints"
+  done = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+  return max(done, default=0)
 
 
 def epoch(workdir) -> int:

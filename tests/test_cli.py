@@ -40,16 +40,28 @@ def test_every_sweep_is_valid(name):
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 
 
+def _snapshot(folder: pathlib.Path) -> dict:
+  """Every path under `folder`, with a file's bytes (or a link's target)."""
+  return {str(p): (os.readlink(p) if p.is_symlink() else
+                   p.read_bytes() if p.is_file() else "folder")
+          for p in sorted(folder.rglob("*"))}
+
+
 @pytest.mark.parametrize("what,args,needle", bad_inputs.CASES,
                          ids=[c[0] for c in bad_inputs.CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, what, args, needle):
+  """One line, exit 2, nothing written anywhere under the case's folder
+  (its own --workdir included), and nothing compiled: JAX_LOG_COMPILES makes
+  any compilation print lines of its own."""
   workdir = tmp_path / "run"
-  status, lines = bad_inputs.run_case(bad_inputs.resolve(args, tmp_path), workdir)
+  resolved = bad_inputs.resolve(args, tmp_path)
+  before = _snapshot(tmp_path)
+  status, lines = bad_inputs.run_case(resolved, workdir)
   assert status == 2, lines[-20:]
   assert len(lines) == 1, lines[-20:]
   assert lines[0].startswith("jaxmem: error:")
   assert needle in lines[0]
-  assert not workdir.exists()  # Failed before anything was written.
+  assert _snapshot(tmp_path) == before  # Failed before anything was written.
   # docs/bad_inputs.md shows this very message (scripts/bad_inputs.py).
   assert f"| {what} | `{bad_inputs.shown(lines[0], tmp_path)}` |" in DOC.read_text()
 

@@ -46,14 +46,18 @@ def launch(workdir, count: int, devices: int = 1, *extra, env=None, flags=True):
   return procs
 
 
-def finish(procs, timeout: float = 240) -> list[tuple[int, list[str]]]:
+def finish(procs, timeout: float = 240, logs: list | None = None
+           ) -> list[tuple[int, list[str]]]:
   """Waits for every process (killing all by pid past `timeout`); returns each
-  one's (exit status, stderr lines that are not log lines)."""
+  one's (exit status, stderr lines that are not log lines). Each one's whole
+  stderr is appended to `logs` if given."""
   deadline, out = time.time() + timeout, []
   try:
     for proc in procs:
       _, err = proc.communicate(timeout=max(1, deadline - time.time()))
       out.append((proc.returncode, processes.messages(err)))
+      if logs is not None:
+        logs.append(err)
   except subprocess.TimeoutExpired:
     for proc in procs:
       if proc.poll() is None:
@@ -120,11 +124,17 @@ def test_a_second_launch_is_refused_and_sigterm_to_one_process_preempts_all(
   assert status["status"] == "preempted" and status["epoch"] < 10
   assert str(status["epoch"]) in os.listdir(workdir / "checkpoints")
   shutil.copytree(workdir, tmp_path / "one")
-  results = finish(launch(workdir, 2, 1))
+  logs = []
+  results = finish(launch(workdir, 2, 1), logs=logs)
   assert [status for status, _ in results] == [0, 0], results
+  for log in logs:  # Both processes went on from the preemption's checkpoint.
+    assert processes.resumed_from(log) == status["epoch"]
+  assert processes.epochs_trained(logs[0]) == list(range(status["epoch"] + 1, 11))
   same_as(reference, workdir)
   monkeypatch.setenv("JAXMEM_CPU_DEVICES", "3")
-  assert processes.finish(processes.start(tmp_path / "one", args=ARGS)) == 0
+  log = tmp_path / "one.log"
+  assert processes.finish(processes.start(tmp_path / "one", args=ARGS, log=log)) == 0
+  assert processes.resumed_from(log.read_text()) == status["epoch"]
   same_as(reference, tmp_path / "one")
 
 
@@ -139,8 +149,11 @@ def test_a_lost_process_fails_the_run_and_the_rerun_resumes(reference, tmp_path)
   assert status != 0
   assert lines and lines[-1].startswith("jaxmem: error:") and "lost" in lines[-1], lines
   assert records.Workdir(workdir).read_status()["status"] == "failed"
-  assert os.listdir(workdir / "checkpoints"), "nothing to resume from"
-  assert processes.finish(processes.start(workdir, args=ARGS)) == 0
+  newest, log = processes.newest_checkpoint(workdir), tmp_path / "rerun.log"
+  assert newest >= 2, "nothing to resume from"
+  assert processes.finish(processes.start(workdir, args=ARGS, log=log)) == 0
+  assert processes.resumed_from(log.read_text()) == newest
+  assert processes.epochs_trained(log.read_text()) == list(range(newest + 1, 11))
   same_as(reference, workdir)
 
 
@@ -150,6 +163,21 @@ def test_slurms_environment_launches_two_processes_without_flags(reference, tmp_
   env = lambda i: dict(SLURM_JOB_ID=str(job), SLURM_NTASKS="2", SLURM_PROCID=str(i),
                        SLURM_LOCALID=str(i), SLURM_STEP_NODELIST="localhost",
                        SLURM_STEP_NUM_NODES="1", SLURM_NODELIST="localhost")
+  workdir = tmp_path / "run"
+  results = finish(launch(workdir, 2, 1, env=env, flags=False))
+  assert [status for status, _ in results] == [0, 0], results
+  assert json.loads((workdir / "config.json").read_text())["execution"]["processes"] == 2
+  same_as(reference, workdir)
+
+
+def test_open_mpis_environment_launches_two_processes_without_flags(reference, tmp_path):
+  """As mpirun sets it: the launcher's URI (its job id gives JAX's port), the
+  world size and each process's rank."""
+  job = _port() - (65535 - 2**12 + 1)
+  job = job if 0 <= job < 2**12 else 9
+  env = lambda i: dict(OMPI_MCA_orte_hnp_uri=f"{job * 2**12}.0;tcp://127.0.0.1:1",
+                       OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_RANK=str(i),
+                       OMPI_COMM_WORLD_LOCAL_RANK=str(i))
   workdir = tmp_path / "run"
   results = finish(launch(workdir, 2, 1, env=env, flags=False))
   assert [status for status, _ in results] == [0, 0], results

@@ -96,10 +96,14 @@ _CLI = ["-m", "jaxmem", "--config.dataset=synthetic", "--config.synthetic.num_tr
         "--config.num_epochs=1", "--config.batch_size=16"]
 
 
-@pytest.mark.parametrize("value,devices", [("3", 3), ("1", 1)])
-def test_cli_splits_the_cpu_into_devices(tmp_path, value, devices):
+@pytest.mark.parametrize("value,xla_count,devices", [("3", None, 3), ("1", 2, 2)],
+                         ids=["jaxmem_cpu_devices", "xla_flags_win"])
+def test_cli_splits_the_cpu_into_devices(tmp_path, value, xla_count, devices):
+  """JAXMEM_CPU_DEVICES sets the CPU's device count, unless XLA_FLAGS names one."""
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   env.update(JAXMEM_CPU_DEVICES=value, JAXMEM_OFFLINE="1")
+  if xla_count:
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={xla_count}"
   done = subprocess.run([sys.executable, *_CLI, f"--workdir={tmp_path}/run"], env=env,
                         capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]

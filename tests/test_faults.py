@@ -67,7 +67,14 @@ def test_signals_preempt_with_a_checkpoint_and_resume_identically(
   else:  # The second signal stops at once, from the newest checkpoint on disk.
     _one_line(processes.messages(err), f"jaxmem: stopped at once by a second {name}")
     assert status["forced"] and status["signal"] == name
-  assert processes.finish(processes.start(workdir)) == 0
+    assert status["epoch"] == processes.newest_checkpoint(workdir)
+  log = tmp_path / "rerun.log"
+  assert processes.finish(processes.start(workdir, log=log)) == 0
+  # It resumed (a restart from epoch 0 gives the same files): from the
+  # checkpoint the stop recorded, training only the epochs after it.
+  text = log.read_text()
+  assert processes.resumed_from(text) == status["epoch"] > 0
+  assert processes.epochs_trained(text) == list(range(status["epoch"] + 1, 11))
   processes.assert_same_results(uninterrupted, workdir)
 
 
@@ -126,8 +133,12 @@ def test_a_full_disk_stops_with_one_line_and_resumes_identically(
     json.loads(line)  # No half line.
   assert records.Workdir(workdir).read_status()["status"] == "failed"
   filler.unlink()
-  assert processes.finish(processes.start(workdir, *extra)) == 0
-  if every:
+  newest, log = processes.newest_checkpoint(workdir), small_disk / "rerun.log"
+  assert processes.finish(processes.start(workdir, *extra, log=log)) == 0
+  text = log.read_text()
+  if every:  # From the newest checkpoint, not from the start.
+    assert processes.resumed_from(text) == newest > 0
+    assert processes.epochs_trained(text) == list(range(newest + 1, 11))
     processes.assert_same_results(uninterrupted, workdir)
   else:
     a, b = records.Workdir(uninterrupted), records.Workdir(workdir)

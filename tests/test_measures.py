@@ -5,6 +5,7 @@ import json
 import pathlib
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -183,3 +184,33 @@ def test_tensorboard_curves_per_lane_and_per_grid_point(tmp_path):
   assert scalars[("label_corruption_1.0/test_acc/mean", 2)] == pytest.approx(np.mean(point))
   assert scalars[("label_corruption_1.0/test_acc/std", 2)] == pytest.approx(
       np.std(point, ddof=1))
+
+
+def test_presentations_are_judged_on_the_labels_trained_on(tmp_path):
+  """Forgetting, first_learned and step_acc judge each presentation against
+  the label the lane trains on, not the clean one (Toneva et al.'s noisy-label
+  experiments depend on it). Reference: at learning rate 0 the network stays
+  at its initialization, so every verdict is argmax(model(x)) == label,
+  computed here with Flax alone."""
+  c = tiny(num_seeds=1, num_epochs=2, learning_rate=0.0, record_history="on")
+  c.grid.label_corruption = (0.0, 1.0)
+  train.run(c, str(tmp_path))
+  ex = records.Workdir(tmp_path).read_examples()
+  the_run = run_lib.Run.build(c)
+  images = the_run.dataset.train.images
+  presented = history.open_history(tmp_path / "history")["presented"].read().result()
+  rows = {(r["lane"], r["epoch"]): r for r in records.Workdir(tmp_path).read_metrics()}
+  for lane in range(2):
+    params = jax.tree.map(lambda x, l=lane: x[l], the_run.state.train.params)
+    pred = np.argmax(the_run.task.model.apply({"params": params}, images, train=False), -1)
+    right = pred == ex["labels"][lane]
+    if lane == 1:  # Random labels: judging on the clean ones would differ.
+      assert (right != (pred == ex["clean_labels"])).sum() >= 20
+    shown = presented[lane] >= 0
+    np.testing.assert_array_equal(presented[lane][shown],
+                                  np.broadcast_to(right, shown.shape)[shown])
+    np.testing.assert_array_equal(ex["first_learned"][lane], np.where(right, 1, -1))
+    assert (ex["forgetting_events"][lane] == 0).all()  # Nothing changes.
+    for epoch in (1, 2):
+      assert rows[(lane, epoch)]["step_acc"] == pytest.approx(
+          right[presented[lane, epoch - 1] >= 0].mean())

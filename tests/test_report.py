@@ -4,11 +4,15 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import scipy.stats
 
 from jaxmem import errors
+from jaxmem import records
 from jaxmem import reporting
 from jaxmem import train
+from jaxmem.analysis import table
 from tests.test_train import tiny
 
 
@@ -21,14 +25,18 @@ def corruption_run(tmp_path_factory):
 
 
 def test_report_tables_and_figures(corruption_run):
-  path, summary = corruption_run
+  path, _ = corruption_run
   md = reporting.write([str(path)], threshold=0.3)
   text = md.read_text()
   assert md == path / "report" / "report.md"
-  for point in summary["points"]:
-    level, acc = point["coords"]["label_corruption"], point["test_acc"]
-    assert f"| {level} | 2 |" in text
-    assert f"{100 * acc['mean']:.2f} +- {100 * acc['std']:.2f}" in text
+  # Each grid point's mean +- std over seeds, computed here from metrics.jsonl.
+  rows = records.Workdir(path).read_metrics()
+  for level in (0.0, 0.5, 1.0):
+    for metric in ("train_acc", "test_acc"):
+      final = [r[metric] for r in rows if r["epoch"] == 3 and r["label_corruption"] == level]
+      assert len(final) == 2
+      mean, std = 100 * np.mean(final), 100 * np.std(final, ddof=1)
+      assert f"{mean:.2f} +- {std:.2f}" in text.split(f"| {level} | 2 |")[1].split("\n")[0]
   for png in ("learning_curves", "corruption", "forgetting", "depth",
               "examples_forgetting_mean"):
     png = f"{path.name}_{png}.png"
@@ -38,7 +46,12 @@ def test_report_tables_and_figures(corruption_run):
   # The per-example section links the difficulty table and shows its correlations.
   assert "](../analysis/difficulty.csv)" in text
   assert (path / "analysis" / "difficulty.parquet").exists()
-  assert "| forgetting_mean | +1.00 |" in text
+  cols = table.read_csv(path / "analysis" / "difficulty.csv")
+  rho = scipy.stats.spearmanr(cols["forgetting_mean"], cols["final_error"])[0]
+  row = next(l for l in text.splitlines() if l.startswith("| forgetting_mean |"))
+  header = next(l for l in text.splitlines() if l.startswith("| | forgetting_mean"))
+  cells = dict(zip(header.strip("|").split("|")[1:], row.strip("|").split("|")[1:]))
+  assert cells[" final_error "].strip() == f"{rho:+.2f}"
 
 
 def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
@@ -47,12 +60,27 @@ def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run,
     reporting.write([str(path), str(path)])
   with pytest.raises(errors.UserError, match="no finished run"):
     reporting.write([str(tmp_path)])
-  md = reporting.write([str(path), str(path)], out=str(tmp_path / "both"))
+
+
+def test_a_sweeps_seeds_split_over_jobs_pool_into_the_table_of_one_run(tmp_path):
+  """The README's case: seeds 0-1 and 2-3 trained as two jobs (first_seed),
+  pooled by the report, give the per-example table of one run of seeds 0-3."""
+  c = lambda **kw: tiny(num_epochs=3, subset_ratio=0.5, **kw)
+  train.run(c(num_seeds=2), str(tmp_path / "seeds_0_1"))
+  train.run(c(num_seeds=2, first_seed=2), str(tmp_path / "seeds_2_3"))
+  train.run(c(num_seeds=4), str(tmp_path / "whole"))
+  md = reporting.write([str(tmp_path / "seeds_0_1"), str(tmp_path / "seeds_2_3")],
+                       out=str(tmp_path / "pooled"), k=5)
   text = md.read_text()
-  # Two run sections, and one per-example section pooling both (same data).
   assert text.count("## ") == 3 and "## Per-example difficulty: synthetic_pooled" in text
-  assert "pooled over 12 lanes" in text  # 3 levels x 2 seeds each.
-  assert (tmp_path / "both" / "synthetic_pooled_analysis" / "difficulty.csv").exists()
+  assert "pooled over 4 lanes of seeds_0_1, seeds_2_3" in text
+  pooled = table.read_csv(tmp_path / "pooled" / "synthetic_pooled_analysis" / "difficulty.csv")
+  reporting.write([str(tmp_path / "whole")], k=5)
+  whole = table.read_csv(tmp_path / "whole" / "analysis" / "difficulty.csv")
+  assert pooled.keys() == whole.keys() and "cscore" in whole
+  for key in whole:
+    np.testing.assert_allclose(pooled[key], whole[key], rtol=1e-6, err_msg=key)
+  assert np.isfinite(whole["cscore"]).sum() > 100  # Half of each lane's held out.
 
 
 def test_report_command_line(corruption_run, tmp_path):

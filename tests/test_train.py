@@ -15,6 +15,7 @@ from jaxmem import records
 from jaxmem import run as run_lib
 from jaxmem import steps
 from jaxmem import train
+from tests import processes
 
 
 def tiny(**overrides):
@@ -80,9 +81,13 @@ def test_workdir_explains_itself(grid_run):
   assert ex["corrupted"][:2].sum() == 0 and ex["corrupted"][2:4].mean() > 0.8
   summary = wd.read_json("summary.json")
   assert len(summary["points"]) == 4 and summary["points"][0]["test_acc"]["n"] == 2
-  means = [np.mean([l["test_acc"] for l in summary["lanes"] if l["lane"] in (i, i + 1)])
-           for i in (0, 2, 4, 6)]
-  np.testing.assert_allclose([p["test_acc"]["mean"] for p in summary["points"]], means)
+  # Each grid point's mean and std (ddof=1) over its two seeds, from the rows.
+  final = [[last[i]["test_acc"], last[i + 1]["test_acc"]] for i in (0, 2, 4, 6)]
+  np.testing.assert_allclose([p["test_acc"]["mean"] for p in summary["points"]],
+                             np.mean(final, axis=1))
+  np.testing.assert_allclose([p["test_acc"]["std"] for p in summary["points"]],
+                             np.std(final, axis=1, ddof=1))
+  assert np.std(final, axis=1, ddof=1).max() > 0  # Seeds differ: std means something.
 
 
 def test_lane_alone_equals_lane_beside_others(grid_run, tmp_path):
@@ -142,14 +147,59 @@ def test_mlp_memorizes_random_labels_of_real_usps_digits(tmp_path):
     assert lane["train_acc_clean"] < 0.3  # It fits the random labels, not the digits.
 
 
-def test_every_input_corruption_trains_beside_the_others(tmp_path):
-  c = tiny(num_seeds=1)
+def _same_permutation_of_columns(clean_train, clean_test, train, test) -> bool:
+  """Whether one permutation P of pixel positions maps every clean image of
+  both splits to its corrupted one: corrupted[:, q] == clean[:, P(q)]. Pixel
+  positions whose columns tie over the training images may map to any of
+  the tied ones."""
+  flat = lambda x: x.reshape(len(x), -1)
+  ctr, cte, tr, te = map(flat, (clean_train, clean_test, train, test))
+  for q in range(tr.shape[1]):
+    candidates = np.flatnonzero((ctr == tr[:, q:q + 1]).all(axis=0))
+    if not any((cte[:, p] == te[:, q]).all() for p in candidates):
+      return False
+  return True
+
+
+def test_each_lanes_input_corruption_is_what_its_condition_says(tmp_path):
+  """On real digits, each lane's images are what its condition defines
+  (checked in NumPy on the images), the test images are corrupted the same
+  way, and evaluation used them: its final test predictions are the model's
+  on those images. Swapping two lanes' corruptions fails here."""
+  c = tiny(dataset="digits", num_seeds=1, num_epochs=1, cache_inputs="on")
   c.grid.condition = ("true_labels", "shuffled_pixels", "random_pixels", "gaussian")
-  result = train.run(c, str(tmp_path))
-  assert [l["condition"] for l in result["lanes"]] == list(c.grid.condition)
-  assert all(np.isfinite(l["train_loss"]) for l in result["lanes"])
-  losses = [l["train_loss"] for l in result["lanes"]]
-  assert len(set(losses)) == 4  # Same init and order: only the inputs differ.
+  train.run(c, str(tmp_path))
+  the_run = run_lib.Run.from_workdir(tmp_path)
+  ds, images = the_run.dataset, the_run.lane.images
+  clean = dict(train=ds.train.images, test=ds.test.images)
+  conditions = [l["condition"] for l in records.Workdir(tmp_path).read_json("config.json")["lanes"]]
+  assert conditions == list(c.grid.condition)
+  ex = records.Workdir(tmp_path).read_examples()
+  params = processes.final_params(tmp_path)
+  for lane, condition in enumerate(conditions):
+    got = {s: np.asarray(images[s][lane]) for s in ("train", "test")}
+    if condition == "true_labels":
+      for s in got:
+        np.testing.assert_array_equal(got[s], clean[s])
+    elif condition == "shuffled_pixels":  # One permutation, both splits.
+      assert not np.array_equal(got["train"], clean["train"])
+      assert _same_permutation_of_columns(clean["train"], clean["test"], got["train"],
+                                          got["test"])
+    elif condition == "random_pixels":  # Each image its own permutation.
+      for s in got:
+        np.testing.assert_array_equal(np.sort(got[s].reshape(len(got[s]), -1), 1),
+                                      np.sort(clean[s].reshape(len(clean[s]), -1), 1))
+      assert not _same_permutation_of_columns(clean["train"], clean["test"],
+                                              got["train"], got["test"])
+    else:  # Gaussian with the TRAINING set's per-channel mean and std.
+      mean, std = clean["train"].mean(axis=(0, 1, 2)), clean["train"].std(axis=(0, 1, 2))
+      assert abs(mean[0]) > 0.2 and abs(std[0] - 1) > 0.2  # Not standard normal.
+      for s in got:
+        np.testing.assert_allclose(got[s].mean(axis=(0, 1, 2)), mean, atol=0.005)
+        np.testing.assert_allclose(got[s].std(axis=(0, 1, 2)), std, rtol=0.02)
+    lane_params = jax.tree.map(lambda x, l=lane: x[l], params)
+    logits = the_run.task.model.apply({"params": lane_params}, got["test"], train=False)
+    np.testing.assert_array_equal(np.argmax(logits, -1), ex["test_pred"][lane])
 
 
 def test_batch_norm_statistics_are_per_lane(tmp_path, monkeypatch):
@@ -229,3 +279,64 @@ def test_host_driven_steps_give_the_results_of_the_scan(tmp_path):
   assert scan.keys() == host.keys() and "forgetting" in scan
   for key in scan:
     np.testing.assert_allclose(scan[key], host[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("kind,draw", [("flip", "shared"), ("uniform", "per_seed")])
+def test_label_corruption_kinds_and_draws_in_a_run(tmp_path, kind, draw):
+  """On real digits at p = 0.4: Toneva's `flip` changes exactly round(pN)
+  labels, each to another class; Zhang's `uniform` about p(1 - 1/C) of them.
+  A `shared` draw gives every seed the same labels; `per_seed` its own."""
+  c = tiny(dataset="digits", num_epochs=1, num_seeds=3, label_corruption=0.4,
+           label_corruption_kind=kind, corruption_draw=draw)
+  train.run(c, str(tmp_path))
+  ex = records.Workdir(tmp_path).read_examples()
+  labels, clean = ex["labels"], ex["clean_labels"]
+  changed = (labels != clean[None]).sum(axis=1)
+  n = len(clean)
+  if kind == "flip":
+    assert (changed == round(0.4 * n)).all()
+  else:  # 0.36 N +- 4 standard deviations.
+    assert (np.abs(changed / n - 0.36) < 4 * np.sqrt(0.36 * 0.64 / n)).all()
+  same = [np.array_equal(labels[0], labels[i]) for i in (1, 2)]
+  assert all(same) if draw == "shared" else not any(same)
+  np.testing.assert_array_equal(ex["corrupted"], labels != clean[None])
+
+
+@pytest.mark.parametrize("loss,nesterov,weight_decay,chunk", [
+    ("cross_entropy", False, 0.0, 1), ("mse", True, 1e-2, 2)])
+def test_an_epoch_of_two_steps_is_the_update_computed_by_hand(
+    tmp_path, loss, nesterov, weight_decay, chunk):
+  """SGD with momentum (plain or Nesterov) and L2 weight decay, on
+  cross-entropy or LeCun's MSE to +-1 targets, lanes one at a time or
+  vmapped two together: two steps written out here from the definitions,
+  with jax.grad of the model's loss."""
+  c = tiny(num_seeds=2, num_epochs=1, batch_size=32, loss=loss, nesterov=nesterov,
+           weight_decay=weight_decay, momentum=0.9, learning_rate=0.1,
+           lane_chunk=chunk, **{"synthetic.num_train": 64})
+  train.run(c, str(tmp_path))
+  final, the_run = processes.final_params(tmp_path), run_lib.Run.build(c)
+  images = the_run.dataset.train.images
+  for lane_index in (0, 1):
+    one = lambda tree, i=lane_index: jax.tree.map(lambda x: x[i], tree)
+    got, params, lane = one(final), one(the_run.state.train.params), one(the_run.lane)
+    order = steps.epoch_order(the_run.task, lane, 0)
+    labels = np.asarray(lane.labels)
+
+    def mean_loss(p, index, labels=labels):
+      logits = the_run.task.model.apply({"params": p}, images[index], train=False)
+      if loss == "mse":
+        targets = 2.0 * jax.nn.one_hot(labels[index], 10) - 1.0
+        return jax.numpy.mean(jax.numpy.mean((logits - targets) ** 2, axis=-1))
+      log_p = jax.nn.log_softmax(logits)
+      return -jax.numpy.mean(log_p[np.arange(len(index)), labels[index]])
+
+    velocity = jax.tree.map(np.zeros_like, params)
+    for step in range(2):
+      g = jax.tree.map(lambda grad, p: grad + weight_decay * p,
+                       jax.grad(mean_loss)(params, np.asarray(order[step])), params)
+      velocity = jax.tree.map(lambda v, gi: gi + 0.9 * v, velocity, g)
+      update = (jax.tree.map(lambda v, gi: gi + 0.9 * v, velocity, g) if nesterov
+                else velocity)
+      params = jax.tree.map(lambda p, u: p - 0.1 * u, params, update)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(params)):
+      np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -19,7 +20,9 @@ from jaxmem import errors
 from jaxmem import ownership
 from jaxmem import records
 from jaxmem import reporting
+from jaxmem import run as run_lib
 from jaxmem import train
+from tests import processes
 from tests.test_train import tiny
 
 
@@ -148,7 +151,7 @@ def test_status_is_written_in_place_when_nothing_new_fits(tmp_path, monkeypatch)
   assert wd.read_status()["status"] == "failed"
 
 
-def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path):
+def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path, info_log):
   c = tiny(num_epochs=4, checkpoint_every_epochs=2)
   reference = tmp_path / "reference"
   train.run(c, str(reference))
@@ -160,7 +163,11 @@ def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path):
   (workdir / "status.json").write_text(json.dumps(dict(status, status="running")))
   with open(workdir / "metrics.jsonl", "ab") as f:
     f.write(b'{"epoch": 5, "la')
+  info_log.clear()
   train.run(c, str(workdir))
+  # It went on from epoch 2's checkpoint (a restart would give the same rows).
+  assert processes.resumed_from(info_log.text) == 2
+  assert processes.epochs_trained(info_log.text) == [3, 4]
   assert (workdir / "metrics.jsonl").read_text().count("\n") == \
       (reference / "metrics.jsonl").read_text().count("\n")
   for a, b in zip(records.Workdir(reference).read_metrics(),
@@ -189,6 +196,64 @@ def test_a_run_too_large_for_memory_is_refused_before_allocating(tmp_path, monke
                      r"lanes x .* of state.* but 4.0 MB is available; use fewer lanes"):
     train.run(tiny(num_seeds=4000), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
+
+
+def test_the_memory_refusal_counts_state_records_and_data_by_hand(tmp_path, monkeypatch):
+  """The figures of the refusal, counted here from the documented shapes and
+  dtypes: 8x8x1 synthetic images, 1024 train / 256 test, MLP 64-8-10, SGD
+  with momentum, one epoch (so every counter fits a byte)."""
+  monkeypatch.setattr(budget, "host_memory_available", lambda: 2**30)
+  c = tiny(num_seeds=10**6, num_epochs=1, mlp_widths=(8,),
+           **{"synthetic.num_train": 1024, "synthetic.num_test": 256,
+              "synthetic.shape": (8, 8, 1)})
+  params = (64 * 8 + 8) + (8 * 10 + 10)
+  # Parameters and momentum (float32), the schedule's count, step and
+  # divergence (int32); the lane's hyperparameters, labels and subset [N]
+  # (int32), input code, and 7 keys of 2 uint32.
+  state = 2 * 4 * params + 3 * 4 + (3 * 4 + 2 * 4 * 1024 + 4 + 7 * 8)
+  # Forgetting: presentations, events, first learned, last verdict [N]; learning:
+  # first correct, settled, prediction, count, epoch-1 verdict [N] and the
+  # evaluation count (int32); test: prediction and count [M]: a byte each.
+  records = 10**6 * (4 * 1024 + 5 * 1024 + 4 + 2 * 256)
+  data = (1024 + 256) * 64 * 4
+  with pytest.raises(errors.UserError) as caught:
+    train.run(c, str(tmp_path / "run"))
+  assert (f"(1000000 lanes x {state / 2**10:.1f} kB of state, {records / 2**30:.1f} GB "
+          f"of per-example records, {data / 2**10:.1f} kB of data)") in str(caught.value)
+
+
+def test_the_memory_estimate_is_what_the_run_allocates(monkeypatch):
+  """The estimate (from shapes, before allocating) against the arrays the
+  built run holds on its devices."""
+  seen = []
+  monkeypatch.setattr(budget, "check_memory", lambda memory, *a: seen.append(memory))
+  c = tiny(num_seeds=3, subset_ratio=0.5)
+  c.grid.label_corruption = (0.0, 1.0)
+  the_run = run_lib.Run.build(c)
+  memory = seen[0]
+  lanes = the_run.num_lanes
+  one_lane = lambda tree: sum(np.asarray(x)[:lanes].nbytes for x in jax.tree.leaves(tree))
+  assert memory.num_lanes == lanes == 6
+  assert memory.records == one_lane(the_run.state.records) > 0
+  assert memory.state_per_lane * lanes == one_lane(the_run.state.train) + one_lane(
+      the_run.lane)
+  assert memory.data == the_run.dataset.train.images.nbytes + \
+      the_run.dataset.test.images.nbytes
+
+
+def test_the_cgroup_limit_bounds_the_memory_a_run_plans_for(tmp_path, monkeypatch):
+  """A SLURM job's or container's cgroup v2 limit, less what it uses."""
+  monkeypatch.delenv("JAXMEM_MEMORY", raising=False)
+  monkeypatch.setattr(budget, "CGROUP", str(tmp_path))
+  (tmp_path / "memory.max").write_text("max\n")
+  (tmp_path / "memory.current").write_text("123\n")
+  unlimited = budget.host_memory_available()
+  assert unlimited > 2**27  # /proc/meminfo's MemAvailable, this machine's.
+  (tmp_path / "memory.max").write_text(f"{2**30}\n")
+  (tmp_path / "memory.current").write_text(f"{2**30 - 2**26}\n")
+  assert budget.host_memory_available() == 2**26
+  with pytest.raises(errors.UserError, match=r"of host memory .* but 64.0 MB is available"):
+    train.run(tiny(num_seeds=4000), str(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("damage,file", [

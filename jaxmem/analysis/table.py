@@ -28,12 +28,13 @@ Columns (mean and std are over the lanes that count):
   depth_mean/std           prediction depth (Baldock et al. 2021);
   critical_frac            lanes in which it is critical at the end (Arpit),
                            NaN where it was not searched;
-  cscore/se                held-out accuracy averaged over the runs trained on
-                           subsets (Jiang et al. 2021), for subset_ratio > 0;
-                           NaN where no lane held it out;
-  cscore_runs, heldout_lanes  the runs and lanes that held it out (coverage);
+  cscore/se                held-out accuracy averaged over the subset ratios
+                           trained at (Jiang et al. 2021), for subset_ratio > 0;
+                           the lanes of workdirs of one ratio pool into one
+                           estimate; NaN where no lane held it out;
+  cscore_runs, heldout_lanes  the ratios and lanes that held it out (coverage);
   memorization/se          accuracy when trained on minus when held out
-                           (Feldman & Zhang 2020), averaged over those runs.
+                           (Feldman & Zhang 2020), averaged over those ratios.
 """
 
 import csv
@@ -112,8 +113,8 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
     runs: per_lane() of each run, all over the same N training examples.
     index, clean_labels: int [N], the examples' original indices and labels.
     num_classes: C.
-    holdout_runs: (final correctness [L, N], in_subset [L, N]) of each run
-      trained on subsets, for the hold-out columns; empty for none.
+    holdout_runs: (final correctness [L, N], in_subset [L, N]) of each subset
+      ratio's lanes, for the hold-out columns; empty for none.
   """
   pooled = {k: np.concatenate([r[k] for r in runs]) for k in runs[0]
             if all(k in r for r in runs)}
