@@ -1,5 +1,5 @@
-"""`python -m jaxmem`: the same as the `jaxmem` command."""
+"""`python -m jaxmem`: the same as the `jaxmem` commands."""
 
-from jaxmem import command
+from jaxmem import commands
 
-command.run()
+commands.run()

@@ -12,8 +12,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from jaxmem import corruption
-from jaxmem import experiment
+from jaxmem.datasets import corruption
+from jaxmem import config as config_lib
 
 # Named random streams, split from a lane's key by fold_in with these constants.
 STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
@@ -62,25 +62,25 @@ def resolved(lanes: Lanes, lane: int) -> dict:
 
 def count(config) -> int:
   """The number of lanes, without expanding them: grid points x seeds."""
-  return len(experiment.lane_points(config)) * int(config.num_seeds)
+  return len(config_lib.lane_points(config)) * int(config.num_seeds)
 
 
 def input_kinds(config) -> tuple[str, ...]:
   """The input corruptions the lanes use, in INPUT_KINDS order."""
-  present = {p["input_corruption"] for p in experiment.lane_points(config)}
+  present = {p["input_corruption"] for p in config_lib.lane_points(config)}
   return tuple(k for k in corruption.INPUT_KINDS if k in present)
 
 
 def expand(config) -> Lanes:
   """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
-  points = experiment.lane_points(config)
+  points = config_lib.lane_points(config)
   seeds = range(config.first_seed, config.first_seed + config.num_seeds)
   rows = [(i, s) for i in range(len(points)) for s in seeds]
   lane_points = [points[i] for i, _ in rows]
   kinds = input_kinds(config)
   column = lambda key: np.asarray([p[key] for p in lane_points], np.float32)
   return Lanes(
-      axes=experiment.grid_axes(config),
+      axes=config_lib.grid_axes(config),
       coords=[p["coords"] for p in lane_points],
       point=np.asarray([i for i, _ in rows], np.int32),
       seed_index=np.asarray([s for _, s in rows], np.int32),

@@ -25,19 +25,19 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxmem import budget
-from jaxmem import checkpoint
-from jaxmem import corruption
+from jaxmem.runtime import budget
+from jaxmem.workdir import checkpoint
+from jaxmem.datasets import corruption
 from jaxmem import datasets
-from jaxmem import distributed
+from jaxmem.runtime import distributed
 from jaxmem import errors
 from jaxmem import execution
-from jaxmem import experiment
+from jaxmem import config as config_lib
 from jaxmem import lanes as lanes_lib
 from jaxmem import measures as measures_lib
 from jaxmem import models
-from jaxmem import preprocess
-from jaxmem import records
+from jaxmem.datasets import preprocess
+from jaxmem.workdir import files
 from jaxmem import steps
 
 
@@ -51,7 +51,7 @@ def subset_size(config, num_train: int) -> int:
 def merged_config(stored: dict) -> ml_collections.ConfigDict:
   """A stored config merged onto today's `base_config()`: fields added since
   take their defaults, fields since removed are dropped (with a warning)."""
-  config = experiment.base_config()
+  config = config_lib.base_config()
 
   def merge(node, values, prefix):
     for key, value in values.items():
@@ -128,7 +128,7 @@ class Run:
     The run's memory is checked against the machine's from shapes alone
     before anything proportional to the lanes is allocated.
     """
-    experiment.validate(config)
+    config_lib.validate(config)
     budget.check_data(config)
     ds = datasets.load(config.dataset, data_dir,
                        train_size=config.train_size or None,
@@ -189,7 +189,7 @@ class Run:
       UserError: not finished (when required), still running, or no usable
         checkpoint.
     """
-    wd = records.Workdir(path)
+    wd = files.Workdir(path)
     if require_done:
       wd.require_done()
     config = merged_config(wd.read_json("config.json")["config"])
@@ -357,5 +357,5 @@ def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
 
 def stored_config(path) -> dict:
   """A workdir's config as stored, merged onto today's defaults, as a dict."""
-  return json.loads(records.dumps(merged_config(
-      records.Workdir(path).read_json("config.json")["config"]).to_dict()))
+  return json.loads(files.dumps(merged_config(
+      files.Workdir(path).read_json("config.json")["config"]).to_dict()))

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmem import corruption
+from jaxmem.datasets import corruption
 from jaxmem import optim
-from jaxmem import precision
-from jaxmem import preprocess
+from jaxmem.models import precision
+from jaxmem.datasets import preprocess
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,7 +86,7 @@ def row(name, lanes, repeats, device, smoke):
 def chunked(smoke: bool, repeats: int) -> dict:
   """MLP 1x512 lanes, more than fit at once: the memory of every lane vmapped
   together (XLA's analysis of one lane's epoch x lanes) against the device's."""
-  from jaxmem import budget  # pylint: disable=g-import-not-at-top
+  from jaxmem.runtime import budget  # pylint: disable=g-import-not-at-top
   from jaxmem import run as run_lib  # pylint: disable=g-import-not-at-top
   name, batch = "mlp_1x512", 128
   lanes, chunk, steps = (8, 2, 2) if smoke else (4096, 256, 8)

@@ -39,7 +39,7 @@ def main() -> None:
       message = lines[-1].replace(str(run), "<run>") if lines else ""
       shown_args = " ".join(["--workdir=<run>"] + [a.replace("{run}", "<run>")
                                                   for a in args or []]) if args is not None else ""
-      analysis_rows.append(f"| {what} | `{message}` | `{f'python -m {command} {shown_args}'.strip()}` "
+      analysis_rows.append(f"| {what} | `{message}` | `{f'jaxmem {command} {shown_args}'.strip()}` "
                            f"| {status} |")
       print(f"{status}  {what}: {message}", file=sys.stderr)
   text = f"""# Bad input and the messages it gives

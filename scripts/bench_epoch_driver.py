@@ -1,7 +1,7 @@
 """The epoch inside one lax.scan against steps driven from the host (config.epoch_driver).
 
 For each workload, trains the same lanes on synthetic data of its shape
-through jaxmem's own `train.run`, once with `epoch_driver="scan"` and once
+through jaxmem's own `trainer.run`, once with `epoch_driver="scan"` and once
 with `"host"`, and reports summary.json's train_s (training, evaluation and
 records, compiling excluded) and the ratio. Writes the "epoch_driver" section
 of docs/benchmarks.md.
@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import experiment  # pylint: disable=wrong-import-position
-from jaxmem import train  # pylint: disable=wrong-import-position
+from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
+from jaxmem import trainer  # pylint: disable=wrong-import-position
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -30,7 +30,7 @@ WORKLOADS = {
 
 
 def config(model, shape, batch, examples, lanes, epochs, driver):
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.dataset = "synthetic"
   c.synthetic.update(dict(num_train=examples, num_test=256, shape=shape))
   c.update(dict(model=model, batch_size=batch, num_seeds=lanes, num_epochs=epochs,
@@ -54,7 +54,7 @@ def main() -> None:
                  f"{', '.join(WORKLOADS)}")
       times = {}
       for driver in ("scan", "host"):
-        summary = train.run(config(*WORKLOADS[name], driver), str(root / f"{name}_{driver}"))
+        summary = trainer.run(config(*WORKLOADS[name], driver), str(root / f"{name}_{driver}"))
         times[driver] = summary["train_s"]
         print(f"{name:14s} {driver}: {summary['train_s']:.1f} s", flush=True)
       rows.append((name, times["scan"], times["host"]))

@@ -22,7 +22,7 @@ os.environ.setdefault("JAXMEM_CPU_DEVICES", "1")  # One lane on one device.
 import jax  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import experiment  # pylint: disable=wrong-import-position
+from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 from jaxmem import steps  # pylint: disable=wrong-import-position
 
@@ -39,7 +39,7 @@ SIZES = (64, 128, 256, 512, 1024, 2048)
 def time_sizes(model: str, shape, examples: int) -> list[float]:
   """Seconds for one lane to evaluate `examples` training examples, for each
   chunk of SIZES (one run built; only the chunk changes between timings)."""
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.dataset = "synthetic"
   c.synthetic.update(dict(num_train=examples, num_test=64, shape=shape))
   c.update(dict(model=model, num_seeds=1, batch_size=64))
@@ -78,7 +78,7 @@ def main() -> None:
     rows[name] = time_sizes(model, shape, examples)
     print(name, " ".join(f"{s}: {t * 1e3:.0f} ms" for s, t in zip(SIZES, rows[name])),
           flush=True)
-  default = experiment.base_config().eval_batch_size
+  default = config_lib.base_config().eval_batch_size
   lines = [
       f"Measured on {lib.machine()}: one lane evaluating a training split of "
       "synthetic data, ms (median of 3). The default chunk is "

@@ -48,7 +48,7 @@ import results_lib as lib  # pylint: disable=g-import-not-at-top,wrong-import-po
 import torch_models  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from jaxmem import execution  # pylint: disable=wrong-import-position
-from jaxmem import experiment  # pylint: disable=wrong-import-position
+from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
 from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 
@@ -111,7 +111,7 @@ def matmul_flops(fn, *args) -> int:
 
 def _config(name: str, lanes: int, steps: int, batch: int, chunk: int):
   _, shape, loss, lr, momentum = torch_models.WORKLOADS[name]
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.dataset = "synthetic"
   c.synthetic.update(dict(num_train=steps * batch, num_test=batch,
                           shape=(shape[1], shape[2], shape[0])))

@@ -25,23 +25,23 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import figures  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import reporting  # pylint: disable=wrong-import-position
+from jaxmem.report import figures  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
+from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "arpit"
 
 
 def lane_coords(workdir) -> list[dict]:
   """Each lane's grid coordinates (config.json), in lane order."""
-  lanes = reporting.load(workdir).config["lanes"]
+  lanes = report.load(workdir).config["lanes"]
   return [{k: v for k, v in lane.items() if k not in ("lane", "seed", "resolved")}
           for lane in lanes]
 
 
 def one_epoch(workdir, out: pathlib.Path) -> tuple[list[str], dict]:
   """Section 1: per-example error rate over lanes after epoch 1, per condition."""
-  ex = records.Workdir(workdir).read_examples()
+  ex = files.Workdir(workdir).read_examples()
   conditions = np.array([c["condition"] for c in lane_coords(workdir)])
   rates = {}
   lines = ["| data | lanes | mean error | std over examples | binomial std if "
@@ -82,8 +82,8 @@ def noise_curves(runs: dict, out: pathlib.Path) -> tuple[list[str], dict]:
            "|---|---|---|---|---|---|---|"]
   found = {}
   for ax, (rate, wd) in zip(axes, runs.items()):
-    run = reporting.load(wd)
-    ex = records.Workdir(wd).read_examples()
+    run = report.load(wd)
+    ex = files.Workdir(wd).read_examples()
     levels = np.array([c["label_corruption"] for c in lane_coords(wd)])
     final = ex["train_correct"]  # [L, N] after the last epoch, vs the labels trained on.
     for label, acc in run.curves("test_acc").items():
@@ -129,7 +129,7 @@ def main() -> None:
 
   one_lines, error_rates = one_epoch(one, out)
   noise_lines, found = noise_curves(noise, out)
-  crit_run = reporting.load(crit)
+  crit_run = report.load(crit)
   crit_fig, = figures.critical_curves(crit_run, out)
   csr = {label.split("=")[1]: v for label, v in crit_run.curves("critical_ratio").items()}
   ccfg = crit_run.config["config"]

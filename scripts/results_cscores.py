@@ -23,7 +23,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import datasets  # pylint: disable=wrong-import-position
-from jaxmem import difficulty  # pylint: disable=wrong-import-position
+from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
 
 OUT = "jiang_cscores.md"
 SWEEP = "jiang_cscores_cifar10"

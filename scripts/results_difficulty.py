@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import difficulty  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
+from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 from jaxmem import steps  # pylint: disable=wrong-import-position
 from jaxmem.analysis import table  # pylint: disable=wrong-import-position
@@ -99,7 +99,7 @@ def main() -> None:
   depths = [old_and_new_depth(w, args.data_dir) for w in wds]
   old_all, old_subset, new = (np.concatenate([d[i] for d in depths]) for i in range(3))
   masks = np.concatenate([r["mask"] for r in result.per_lane])
-  examples = [records.Workdir(w).read_examples() for w in wds]
+  examples = [files.Workdir(w).read_examples() for w in wds]
   mean = lambda d: table._stats(d, masks)[0]  # pylint: disable=protected-access
   hard = 1 - cols["cscore"]
   depth_rows = [

@@ -18,10 +18,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from jaxmem import admission  # pylint: disable=wrong-import-position
-from jaxmem import cli  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import train  # pylint: disable=wrong-import-position
+from jaxmem.workdir import admission  # pylint: disable=wrong-import-position
+from jaxmem.commands import common  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
+from jaxmem import trainer  # pylint: disable=wrong-import-position
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
 
@@ -29,14 +29,14 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
 def setup() -> None:
   """As jaxmem's command line: one CPU device per core (call before JAX
   runs), and training's progress lines on stderr."""
-  cli.setup_process()  # A device per core, the compile cache, quiet libraries.
+  common.setup_process()  # A device per core, the compile cache, quiet libraries.
   DOCS.mkdir(parents=True, exist_ok=True)
 
 
 def sweep_config(name: str, overrides: dict | None = None):
   """sweeps/NAME.py's config with `overrides` (a key "preprocess.crop"
   reaches into nested fields)."""
-  config = importlib.import_module(f"sweeps.{name}").get_config()
+  config = importlib.import_module(f"jaxmem.sweeps.{name}").get_config()
   for key, value in (overrides or {}).items():
     *parents, leaf = key.split(".")
     target = config
@@ -53,17 +53,17 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   workdir."""
   config = sweep_config(name, overrides)
   workdir = pathlib.Path(root) / (folder or name)
-  wd = records.Workdir(str(workdir))
+  wd = files.Workdir(str(workdir))
   if wd.status() == "done":
     held = wd.read_json("config.json")["config"]
     if not _differs(held, config.to_dict()):
       print(f"{name}: reusing the finished run in {workdir}", flush=True)
       return workdir
     print(f"{name}: {workdir} holds another config; training anew", flush=True)
-    train.run(config, str(workdir), data_dir, overwrite=True)
+    trainer.run(config, str(workdir), data_dir, overwrite=True)
     return workdir
   print(f"{name}: training into {workdir}", flush=True)
-  train.run(config, str(workdir), data_dir)
+  trainer.run(config, str(workdir), data_dir)
   return workdir
 
 

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import reporting  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
+from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "toneva"
 # sweep -> (data set in prose, Toneva's unforgettable fraction on the closest
@@ -40,7 +40,7 @@ TIE_SEED = 0  # numpy seed of the ranking's tie breaks and of the random removal
 
 def forgetting_stats(workdir) -> dict:
   """Toneva's counts per lane and example, from the run's accumulators."""
-  ex = records.Workdir(workdir).read_examples()
+  ex = files.Workdir(workdir).read_examples()
   events = ex["forgetting"]  # [L, N]; the never learned count every epoch.
   unforgettable = ex["ever_learned"] & (ex["forgetting_events"] == 0)
   # Earlier jaxmem counted a never-learned example's presentations, not epochs.
@@ -138,7 +138,7 @@ def removal_figure(results: dict, path: pathlib.Path) -> None:
 
 def final_test_acc(workdir) -> np.ndarray:
   """float [seeds]: test accuracy after the last epoch (a one-point run)."""
-  acc, = reporting.load(workdir).curves("test_acc").values()
+  acc, = report.load(workdir).curves("test_acc").values()
   return acc[:, -1]
 
 
@@ -211,7 +211,7 @@ def main() -> None:
             "| removed | examples left | least forgotten removed | random removed | "
             "difference | smallest class left (least forgotten / random) |",
             "|---|---|---|---|---|---|"]
-  labels = records.Workdir(wds[REMOVAL_SWEEP]).read_examples()["clean_labels"]
+  labels = files.Workdir(wds[REMOVAL_SWEEP]).read_examples()["clean_labels"]
   n = len(labels)
   gaps, smallest = {}, {}
   for f in [0.0] + fractions:

@@ -12,9 +12,9 @@ import argparse
 import sys
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import figures  # pylint: disable=wrong-import-position
-from jaxmem import records  # pylint: disable=wrong-import-position
-from jaxmem import reporting  # pylint: disable=wrong-import-position
+from jaxmem.report import figures  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
+from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "zhang_table1"
 # (model, condition, weight decay used) -> the paper's (train, test) accuracy
@@ -39,7 +39,7 @@ def rows(model: str, run) -> list[tuple[tuple, dict]]:
 def agreement(run) -> float:
   """The fraction of random labels that happen to equal the true class, over
   the run's random-label lanes."""
-  ex = records.Workdir(run.path).read_examples()
+  ex = files.Workdir(run.path).read_examples()
   same = ex["labels"] == ex["clean_labels"][None, :]
   return float(same[same.mean(axis=1) < 0.5].mean())
 
@@ -122,7 +122,7 @@ def main() -> None:
   overrides = {"num_seeds": args.seeds, "num_epochs": args.epochs}
   wds = {m: lib.run("zhang_cifar10_mlp", args.root, dict(overrides, model=m), args.data_dir,
                     folder=f"zhang_cifar10_{m}") for m in MODELS}
-  runs = {m: reporting.load(wd) for m, wd in wds.items()}
+  runs = {m: report.load(wd) for m, wd in wds.items()}
   (lib.DOCS / OUT).mkdir(parents=True, exist_ok=True)
   command = ("python scripts/results_zhang_table1.py " + " ".join(sys.argv[1:])).strip()
   text, verdict = page(runs, command)

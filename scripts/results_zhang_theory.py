@@ -20,7 +20,7 @@ import numpy as np
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import datasets  # pylint: disable=wrong-import-position
-from jaxmem import interpolation  # pylint: disable=wrong-import-position
+from jaxmem.analysis import interpolation  # pylint: disable=wrong-import-position
 
 # name -> training points kept (the first ones; CIFAR-10's JPEG order is
 # class-interleaved, Fashion-MNIST's is shuffled), test points kept

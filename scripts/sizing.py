@@ -38,8 +38,8 @@ def checkpoint_rates(the_run, lanes: int) -> tuple[int, float, float]:
   """(bytes, write s, read s) of a checkpoint of `lanes` copies of the lane."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from jaxmem import budget  # pylint: disable=g-import-not-at-top
-  from jaxmem import checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxmem.runtime import budget  # pylint: disable=g-import-not-at-top
+  from jaxmem.workdir import checkpoint  # pylint: disable=g-import-not-at-top
   tree = the_run.checkpoint_tree(the_run.state, np.full(the_run.num_lanes, -1))
   tree = jax.tree.map(lambda x: np.repeat(np.asarray(x)[:1], lanes, 0), tree)
   folder = pathlib.Path(tempfile.mkdtemp(prefix="jaxmem_sizing_"))

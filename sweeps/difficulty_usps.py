@@ -16,11 +16,11 @@ subset ratios: run it at several and analyse them together.
       --out=reports/difficulty_usps
 """
 
-from jaxmem import experiment
+from jaxmem import config as config_lib
 
 
 def get_config():
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.dataset = "usps"
   c.model = "mlp_1x512"
   c.preprocess.normalize = "standardize"

@@ -16,11 +16,11 @@ CPU cores); a CPU smoke run:
   python -m jaxmem.report --workdir=runs/forgetting_cifar10
 """
 
-from jaxmem import experiment
+from jaxmem import config as config_lib
 
 
 def get_config():
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.dataset = "cifar10"
   c.model = "alexnet_small"
   c.preprocess.crop = 28

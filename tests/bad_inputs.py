@@ -160,21 +160,21 @@ def _workdir(tmp: pathlib.Path, kind: str) -> list[str]:
 # Bad flags of the analysis commands, on a finished TINY run (`{run}` below):
 # (what is wrong, command, arguments, text the one-line error must contain).
 ANALYSIS_CASES = [
-    ("neighbours beyond the training set", "jaxmem.analyze", ["--knn_k=100000"],
+    ("neighbours beyond the training set", "analyze", ["--knn_k=100000"],
      "--knn_k=100000: valid: 1..1023"),
-    ("no neighbours", "jaxmem.analyze", ["--knn_k=0"], "valid: 1..1023"),
-    ("negative critical-sample count", "jaxmem.analyze", ["--critical_examples=-1"],
+    ("no neighbours", "analyze", ["--knn_k=0"], "valid: 1..1023"),
+    ("negative critical-sample count", "analyze", ["--critical_examples=-1"],
      "valid: 0 (no search)..1024"),
-    ("fit threshold above 1", "jaxmem.report", ["--fit_threshold=2"],
+    ("fit threshold above 1", "report", ["--fit_threshold=2"],
      "--fit_threshold=2.0: valid: a training accuracy in (0, 1]"),
-    ("fit threshold not a number", "jaxmem.report", ["--fit_threshold=nan"],
+    ("fit threshold not a number", "report", ["--fit_threshold=nan"],
      "valid: a training accuracy in (0, 1]"),
-    ("several workdirs without --out", "jaxmem.analyze", ["--workdir={run}"],
+    ("several workdirs without --out", "analyze", ["--workdir={run}"],
      "needs --out=DIR"),
-    ("no workdir", "jaxmem.report", None, "needs --workdir=W"),
-    ("published scores that are not there", "jaxmem.analyze",
+    ("no workdir", "report", None, "needs --workdir=W"),
+    ("published scores that are not there", "analyze",
      ["--compare=/nonexistent/cscores.npz"], "--compare=/nonexistent/cscores.npz: no such file"),
-    ("a training flag", "jaxmem.analyze", ["--config.num_epochs=3"],
+    ("a training flag", "analyze", ["--config.num_epochs=3"],
      "valid flags of jaxmem.analyze: --workdir, --out"),
 ]
 
@@ -184,7 +184,7 @@ def run_analysis_case(command: str, args: list[str] | None, run: pathlib.Path):
   env = dict(os.environ, JAXMEM_OFFLINE="1")
   full = [] if args is None else [f"--workdir={run}"] + [
       a.replace("{run}", str(run)) for a in args]
-  out = subprocess.run([sys.executable, "-m", command, *full], capture_output=True,
+  out = subprocess.run([sys.executable, "-m", "jaxmem", command, *full], capture_output=True,
                        text=True, env=env, timeout=300)
   return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
 

@@ -16,8 +16,8 @@ import time
 import jax
 import numpy as np
 
-from jaxmem import checkpoint
-from jaxmem import records
+from jaxmem.workdir import checkpoint
+from jaxmem.workdir import files
 
 # Wall-clock fields differ between any two runs, interrupted or not.
 TIMING = ("elapsed_s", "compile_s", "train_s", "checkpoint_s", "lane_examples_per_s")
@@ -47,7 +47,8 @@ def start(workdir, *extra, command="jaxmem", stderr=subprocess.DEVNULL,
   env = dict(os.environ, JAXMEM_OFFLINE="1")
   if log is not None:
     stderr = open(log, "w")  # pylint: disable=consider-using-with
-  return subprocess.Popen([sys.executable, "-m", command, *args, *extra,
+  command = ["jaxmem"] if command == "jaxmem" else ["jaxmem", command]
+  return subprocess.Popen([sys.executable, "-m", *command, *args, *extra,
                            f"--workdir={workdir}"], stdout=subprocess.DEVNULL,
                           stderr=stderr, text=True, env=env)
 
@@ -138,7 +139,7 @@ def final_params(workdir: pathlib.Path, epoch_=None):
 
 def assert_same_results(a: pathlib.Path, b: pathlib.Path):
   """Every output file and the final parameters are identical (timing aside)."""
-  ra, rb = records.Workdir(a), records.Workdir(b)
+  ra, rb = files.Workdir(a), files.Workdir(b)
   lines_a = (a / "metrics.jsonl").read_text().splitlines()
   lines_b = (b / "metrics.jsonl").read_text().splitlines()
   assert len(lines_a) == len(lines_b)
@@ -152,7 +153,7 @@ def assert_same_results(a: pathlib.Path, b: pathlib.Path):
   assert ra.status() == rb.status() == "done"
   assert (a / "history").exists() == (b / "history").exists()
   if (a / "history").exists():
-    from jaxmem import history  # pylint: disable=g-import-not-at-top
+    from jaxmem.workdir import history  # pylint: disable=g-import-not-at-top
     ha, hb = history.open_history(a / "history"), history.open_history(b / "history")
     for key in ha:
       np.testing.assert_array_equal(ha[key].read().result(), hb[key].read().result(),

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from jaxmem import history
-from jaxmem import records
+from jaxmem.workdir import history
+from jaxmem.workdir import files
 from jaxmem import run as run_lib
-from jaxmem import train
+from jaxmem import trainer
 from jaxmem.analysis import dynamics
 from jaxmem.analysis import fit
 from tests.test_train import tiny
@@ -71,17 +71,17 @@ def test_time_to_fit_and_slowdown():
 
 def test_presented_correctness_is_recorded_from_the_training_pass(tmp_path):
   c = tiny(num_seeds=1, num_epochs=3, batch_size=40)  # 192 = 4 x 40 + 32 dropped.
-  train.run(c, str(tmp_path))
-  ex = records.Workdir(tmp_path).read_examples()
+  trainer.run(c, str(tmp_path))
+  ex = files.Workdir(tmp_path).read_examples()
   presented = history.open_history(tmp_path / "history")["presented"].read().result()
   assert presented.shape == (1, 3, 192)
   # Each epoch presents 160 examples once and drops 32.
   np.testing.assert_array_equal((presented >= 0).sum(axis=-1), [[160, 160, 160]])
-  rows = records.Workdir(tmp_path).read_metrics()
+  rows = files.Workdir(tmp_path).read_metrics()
   for e in range(3):  # The running accuracy in metrics is the same pass.
     step_acc = rows[e]["step_acc"]
     assert presented[0, e][presented[0, e] >= 0].mean() == pytest.approx(step_acc)
-  cfg = records.Workdir(tmp_path).read_json("config.json")
+  cfg = files.Workdir(tmp_path).read_json("config.json")
   assert cfg["lanes"][0]["resolved"]["input_corruption"] == "none"
   assert all(r["holdout_acc"] is None for r in rows)  # No subset, nothing held out.
   assert ex["in_subset"].all()
@@ -109,15 +109,15 @@ def test_holdout_estimates_on_a_design_computed_by_hand():
 
 def test_lanes_train_on_their_own_equal_subsets(tmp_path):
   c = tiny(num_seeds=4, num_epochs=2, subset_ratio=0.5, batch_size=16)
-  train.run(c, str(tmp_path))
-  ex = records.Workdir(tmp_path).read_examples()
+  trainer.run(c, str(tmp_path))
+  ex = files.Workdir(tmp_path).read_examples()
   member = ex["in_subset"]
   presented = history.open_history(tmp_path / "history")["presented"].read().result()
   assert member.shape == (4, 192) and np.all(member.sum(axis=1) == 96)
   assert len({m.tobytes() for m in member}) == 4  # Each lane its own subset.
   assert np.all(presented[~np.broadcast_to(member[:, None], presented.shape)] == -1)
   assert np.all((presented >= 0).sum(axis=-1) == 96)  # 6 steps x 16.
-  rows = records.Workdir(tmp_path).read_metrics()
+  rows = files.Workdir(tmp_path).read_metrics()
   for r in rows[-4:]:
     lane, correct = r["lane"], ex["train_correct"][r["lane"]]
     assert r["train_acc"] == pytest.approx(correct[member[lane]].mean())

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxmem import difficulty
+from jaxmem.analysis import difficulty
 from jaxmem import errors
-from jaxmem import experiment
-from jaxmem import train
+from jaxmem import config as config_lib
+from jaxmem import trainer
 from jaxmem.analysis import table
 from jaxmem.measures.critical import sample as table_sample
 
 
 def _usps(**overrides):
-  c = experiment.load("difficulty_usps")
+  c = config_lib.load("difficulty_usps")
   c.unlock()
   c.update({**dict(train_size=512, test_size=256, model="mlp", mlp_widths=(32,),
                   num_seeds=4, num_epochs=3, batch_size=32), **overrides})
@@ -28,7 +28,7 @@ def _usps(**overrides):
 
 def _analyze(*args):
   env = dict(os.environ, JAXMEM_OFFLINE="1")
-  return subprocess.run([sys.executable, "-m", "jaxmem.analyze", *args],
+  return subprocess.run([sys.executable, "-m", "jaxmem", "analyze", *args],
                         capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -37,7 +37,7 @@ def usps_runs(tmp_path_factory):
   paths = []
   for ratio in (0.25, 0.5):
     path = tmp_path_factory.mktemp(f"usps_{ratio}")
-    train.run(_usps(subset_ratio=ratio), str(path))
+    trainer.run(_usps(subset_ratio=ratio), str(path))
     paths.append(path)
   return paths
 
@@ -94,7 +94,7 @@ def test_lane_measures_are_cached_by_stage_and_recomputed_when_settings_change(
 def test_a_run_that_measured_depth_itself_is_not_measured_again(tmp_path):
   c = _usps(subset_ratio=0.5, num_seeds=2)
   c.depth.k = 5
-  train.run(c, str(tmp_path))
+  trainer.run(c, str(tmp_path))
   measured = difficulty.lane_measures(tmp_path, k=5, critical_examples=0)
   assert not (tmp_path / "analysis" / "depth.npz").exists()  # Taken from examples.npz.
   # The analysis's own computation from the final checkpoint gives the same:

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmem import corruption
+from jaxmem.datasets import corruption
 
 N, C = 20000, 10
 

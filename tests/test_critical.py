@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmem import experiment
-from jaxmem import records
-from jaxmem import train
+from jaxmem import config as config_lib
+from jaxmem.workdir import files
+from jaxmem import trainer
 from jaxmem.measures import critical
 from tests.test_train import tiny
 
@@ -73,8 +73,8 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
   c = tiny(num_epochs=3, **{"critical.every_epochs": 2, "critical.examples": 40,
                             "critical.radius": radius, "critical.step": 1.0,
                             "critical.iterations": 30, "checkpoint_every_epochs": 1})
-  summary = train.run(c, str(tmp_path))
-  rows = records.Workdir(tmp_path).read_metrics()
+  summary = trainer.run(c, str(tmp_path))
+  rows = files.Workdir(tmp_path).read_metrics()
   # Training time only grows, and sums to no more than the run's (a save in
   # between must not count the time before it twice).
   elapsed = [r["elapsed_s"] for r in rows if r["lane"] == 0]
@@ -88,7 +88,7 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
     if r["critical_ratio"] is not None:
       assert r["critical_ratio"] == pytest.approx(expected)
   # The last search's verdicts are in examples.npz: 40 examples searched.
-  found = records.Workdir(tmp_path).read_examples()["critical"]
+  found = files.Workdir(tmp_path).read_examples()["critical"]
   assert ((found >= 0).sum(axis=1) == 40).all()
   assert found[found >= 0].mean() == pytest.approx(expected)
 
@@ -96,4 +96,4 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
 def test_critical_settings_are_validated():
   c = tiny(**{"critical.examples": 0})
   with pytest.raises(ValueError, match="config.critical.examples must be an integer >= 1"):
-    experiment.validate(c)
+    config_lib.validate(c)

@@ -14,10 +14,10 @@ from PIL import Image
 import pytest
 from sklearn import datasets as sklearn_datasets
 
-from jaxmem import cifar10_jpeg
+from jaxmem.datasets import cifar10_jpeg
 from jaxmem import datasets
 from jaxmem import errors
-from jaxmem import tfds_data
+from jaxmem.datasets import tfds_data
 
 # Read before any test changes the environment; CI sets it relative to the repo.
 SHARED = pathlib.Path(

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from jaxmem import records
+from jaxmem.workdir import files
 from tests import processes
 
 
@@ -117,10 +117,10 @@ def test_a_second_launch_is_refused_and_sigterm_to_one_process_preempts_all(
     assert status == 2 and len(lines) == 1, second
     assert f"is in use by another jaxmem, pid {procs[0].pid}" in lines[0]
   processes.wait_for_epoch(procs[0], workdir, 3)
-  os.kill(procs[1].pid, signal.SIGTERM)  # Not the one that writes the records.
+  os.kill(procs[1].pid, signal.SIGTERM)  # Not the one that writes the files.
   results = finish(procs)
   assert [status for status, _ in results] == [143, 143], results
-  status = records.Workdir(workdir).read_status()
+  status = files.Workdir(workdir).read_status()
   assert status["status"] == "preempted" and status["epoch"] < 10
   assert str(status["epoch"]) in os.listdir(workdir / "checkpoints")
   shutil.copytree(workdir, tmp_path / "one")
@@ -148,7 +148,7 @@ def test_a_lost_process_fails_the_run_and_the_rerun_resumes(reference, tmp_path)
   assert time.time() - killed < 10 + 30
   assert status != 0
   assert lines and lines[-1].startswith("jaxmem: error:") and "lost" in lines[-1], lines
-  assert records.Workdir(workdir).read_status()["status"] == "failed"
+  assert files.Workdir(workdir).read_status()["status"] == "failed"
   newest, log = processes.newest_checkpoint(workdir), tmp_path / "rerun.log"
   assert newest >= 2, "nothing to resume from"
   assert processes.finish(processes.start(workdir, args=ARGS, log=log)) == 0

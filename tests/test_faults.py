@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from jaxmem import records
+from jaxmem.workdir import files
 from tests import processes
 
 
@@ -56,7 +56,7 @@ def test_signals_preempt_with_a_checkpoint_and_resume_identically(
   err = "".join(lines)
   assert proc.returncode == 128 + signum
   _no_traceback(err)
-  status = records.Workdir(workdir).read_status()
+  status = files.Workdir(workdir).read_status()
   assert status["status"] == "preempted"
   name = signal.Signals(signum).name
   if times == 1:
@@ -88,8 +88,8 @@ def test_a_second_writer_is_refused_and_the_first_run_is_untouched(uninterrupted
   _one_line(lines, f"jaxmem: error: --workdir {workdir} is in use by another "
                    f"jaxmem, pid {first.pid} on host")
   assert processes.finish(first) == 0
-  keys = [(r["epoch"], r["lane"]) for r in records.Workdir(workdir).read_metrics()]
-  assert len(keys) == len(set(keys)) == len(records.Workdir(uninterrupted).read_metrics())
+  keys = [(r["epoch"], r["lane"]) for r in files.Workdir(workdir).read_metrics()]
+  assert len(keys) == len(set(keys)) == len(files.Workdir(uninterrupted).read_metrics())
   processes.assert_same_results(uninterrupted, workdir)
 
 
@@ -131,7 +131,7 @@ def test_a_full_disk_stops_with_one_line_and_resumes_identically(
   assert "No space left on device" in err
   for line in (workdir / "metrics.jsonl").read_text().splitlines():
     json.loads(line)  # No half line.
-  assert records.Workdir(workdir).read_status()["status"] == "failed"
+  assert files.Workdir(workdir).read_status()["status"] == "failed"
   filler.unlink()
   newest, log = processes.newest_checkpoint(workdir), small_disk / "rerun.log"
   assert processes.finish(processes.start(workdir, *extra, log=log)) == 0
@@ -141,7 +141,7 @@ def test_a_full_disk_stops_with_one_line_and_resumes_identically(
     assert processes.epochs_trained(text) == list(range(newest + 1, 11))
     processes.assert_same_results(uninterrupted, workdir)
   else:
-    a, b = records.Workdir(uninterrupted), records.Workdir(workdir)
+    a, b = files.Workdir(uninterrupted), files.Workdir(workdir)
     assert [processes.strip(r) for r in a.read_metrics()] == \
         [processes.strip(r) for r in b.read_metrics()]
     assert processes.strip(a.read_json("summary.json")) == \
@@ -177,12 +177,12 @@ def test_a_read_only_workdir_gives_one_line_and_out_writes_elsewhere(
   assert status == 2
   _one_line(lines, f"jaxmem: error: --workdir {workdir} is not writable: "
                    "Read-only file system")
-  status, lines = processes.run(workdir, "--knn_k=5", command="jaxmem.analyze", args=[])
+  status, lines = processes.run(workdir, "--knn_k=5", command="analyze", args=[])
   assert status == 2
   line = _one_line(lines, "jaxmem: error: cannot write")
   assert "Read-only file system" in line and "--out=DIR" in line
   status, lines = processes.run(workdir, "--knn_k=5", f"--out={tmp_path / 'report'}",
-                                command="jaxmem.report", args=[])
+                                command="report", args=[])
   assert status == 0, lines
   assert (tmp_path / "report" / "report.md").exists()
 

@@ -2,7 +2,7 @@
 
 import threading
 
-from jaxmem import host_memory
+from jaxmem.runtime import host_memory
 
 
 def _resident_mb() -> float:

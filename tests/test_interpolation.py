@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxmem import interpolation
+from jaxmem.analysis import interpolation
 
 
 def _points(n=200, d=12, seed=0):

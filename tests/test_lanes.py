@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from jaxmem import errors
-from jaxmem import experiment
+from jaxmem import config as config_lib
 from jaxmem import lanes
 
 
 def _cfg(**kw):
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.update(kw)
   return c
 
@@ -59,5 +59,5 @@ def test_bad_lane_values_are_user_errors(field, value, needle):
   c = _cfg()
   c.grid[field] = (value,)
   with pytest.raises(errors.UserError, match=None) as e:
-    experiment.validate(c)
+    config_lib.validate(c)
   assert needle in str(e.value) and "\n" not in str(e.value)

@@ -9,11 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmem import history
+from jaxmem.workdir import history
 from jaxmem import measures
-from jaxmem import records
+from jaxmem.workdir import files
 from jaxmem import run as run_lib
-from jaxmem import train
+from jaxmem import trainer
 from jaxmem.analysis import dynamics
 from tests.test_train import tiny
 
@@ -28,9 +28,9 @@ def with_history(tmp_path_factory):
            record_history="on")
   c.grid.label_corruption = (0.0, 1.0)
   path = tmp_path_factory.mktemp("history") / "run"
-  train.run(c, str(path))
+  trainer.run(c, str(path))
   stored = history.open_history(path / "history")
-  return c, records.Workdir(path).read_examples(), {
+  return c, files.Workdir(path).read_examples(), {
       k: v.read().result() for k, v in stored.items()}
 
 
@@ -65,9 +65,9 @@ def test_every_accumulator_equals_what_the_history_gives(with_history):
 
 def test_a_kill_mid_append_leaves_a_history_that_resumes_identically(tmp_path):
   c = tiny(num_seeds=2, num_epochs=4, checkpoint_every_epochs=2, record_history="on")
-  train.run(c, str(tmp_path / "reference"))
+  trainer.run(c, str(tmp_path / "reference"))
   workdir = tmp_path / "run"
-  train.run(c, str(workdir))
+  trainer.run(c, str(workdir))
   # As if killed while appending epoch 4, after epoch 3 was complete and the
   # checkpoint of epoch 2 saved: no checkpoint 4, epoch 4's chunks torn.
   shutil.rmtree(workdir / "checkpoints" / "4")
@@ -76,7 +76,7 @@ def test_a_kill_mid_append_leaves_a_history_that_resumes_identically(tmp_path):
     chunk.write_bytes(chunk.read_bytes()[: len(chunk.read_bytes()) // 2])
   status = json.loads((workdir / "status.json").read_text())
   (workdir / "status.json").write_text(json.dumps(dict(status, status="running")))
-  train.run(c, str(workdir))
+  trainer.run(c, str(workdir))
   a = history.open_history(tmp_path / "reference" / "history")
   b = history.open_history(workdir / "history")
   for key in a:
@@ -87,12 +87,12 @@ def test_a_kill_mid_append_leaves_a_history_that_resumes_identically(tmp_path):
 
 def test_evaluation_every_k_epochs_leaves_the_others_null(tmp_path):
   c = tiny(num_seeds=1, num_epochs=5, eval_every_epochs=2, record_history="on")
-  train.run(c, str(tmp_path))
-  rows = records.Workdir(tmp_path).read_metrics()
+  trainer.run(c, str(tmp_path))
+  rows = files.Workdir(tmp_path).read_metrics()
   evaluated = {r["epoch"] for r in rows if r["test_acc"] is not None}
   assert evaluated == {2, 4, 5}  # Every 2 epochs, and the last.
   assert all(r["step_acc"] is not None for r in rows)  # Training is measured always.
-  ex = records.Workdir(tmp_path).read_examples()
+  ex = files.Workdir(tmp_path).read_examples()
   assert (ex["evaluations"] == 3).all()
   assert (ex["correct_epoch1"] == -1).all()  # Epoch 1 was not evaluated.
   pred = history.open_history(tmp_path / "history")["train_pred"].read().result()
@@ -121,7 +121,7 @@ def test_history_is_auto_only_when_small():
 
 def test_run_from_an_older_workdir_takes_todays_defaults(tmp_path):
   c = tiny(num_seeds=2)
-  train.run(c, str(tmp_path))
+  trainer.run(c, str(tmp_path))
   described = json.loads((tmp_path / "config.json").read_text())
   for field in ("eval_every_epochs", "record_history", "depth"):
     del described["config"][field]  # As a workdir written before these existed.
@@ -172,12 +172,12 @@ def _events(folder: pathlib.Path) -> list:
 def test_tensorboard_curves_per_lane_and_per_grid_point(tmp_path):
   c = tiny(num_seeds=2, num_epochs=2, tensorboard=True)
   c.grid.label_corruption = (0.0, 1.0)
-  train.run(c, str(tmp_path))
+  trainer.run(c, str(tmp_path))
   scalars = {}
   for event in _events(tmp_path / "tensorboard"):
     for value in event.summary.value:
       scalars[(value.tag, event.step)] = value.simple_value
-  rows = records.Workdir(tmp_path).read_metrics()
+  rows = files.Workdir(tmp_path).read_metrics()
   for r in rows:
     assert scalars[(f"lane_{r['lane']}/test_acc", r["epoch"])] == pytest.approx(r["test_acc"])
   point = [r["test_acc"] for r in rows if r["epoch"] == 2 and r["label_corruption"] == 1.0]
@@ -194,12 +194,12 @@ def test_presentations_are_judged_on_the_labels_trained_on(tmp_path):
   computed here with Flax alone."""
   c = tiny(num_seeds=1, num_epochs=2, learning_rate=0.0, record_history="on")
   c.grid.label_corruption = (0.0, 1.0)
-  train.run(c, str(tmp_path))
-  ex = records.Workdir(tmp_path).read_examples()
+  trainer.run(c, str(tmp_path))
+  ex = files.Workdir(tmp_path).read_examples()
   the_run = run_lib.Run.build(c)
   images = the_run.dataset.train.images
   presented = history.open_history(tmp_path / "history")["presented"].read().result()
-  rows = {(r["lane"], r["epoch"]): r for r in records.Workdir(tmp_path).read_metrics()}
+  rows = {(r["lane"], r["epoch"]): r for r in files.Workdir(tmp_path).read_metrics()}
   for lane in range(2):
     params = jax.tree.map(lambda x, l=lane: x[l], the_run.state.train.params)
     pred = np.argmax(the_run.task.model.apply({"params": params}, images, train=False), -1)

@@ -1,4 +1,4 @@
-"""Mixed precision (config.dtype): bfloat16 arithmetic, float32 state and records."""
+"""Mixed precision (config.dtype): bfloat16 arithmetic, float32 state and files."""
 
 import flax.linen as nn
 import jax
@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmem import precision
-from jaxmem import records
+from jaxmem.models import precision
+from jaxmem.workdir import files
 from jaxmem import run as run_lib
-from jaxmem import train
+from jaxmem import trainer
 from tests.test_train import tiny
 
 
@@ -55,15 +55,15 @@ def test_bfloat16_computes_in_bfloat16_and_returns_float32():
 def test_unknown_dtype_is_refused_naming_the_choices():
   c = tiny(dtype="float16")
   with pytest.raises(Exception, match="bfloat16.*float32|float32.*bfloat16"):
-    train.run(c, "/nonexistent/never_written")
+    trainer.run(c, "/nonexistent/never_written")
 
 
 def test_bfloat16_run_trains_with_float32_state(tmp_path):
   runs = {}
   for dtype in ("float32", "bfloat16"):
     runs[dtype] = tmp_path / dtype
-    train.run(tiny(dtype=dtype, num_epochs=4), str(runs[dtype]))
-  rows = {d: records.Workdir(p).read_metrics() for d, p in runs.items()}
+    trainer.run(tiny(dtype=dtype, num_epochs=4), str(runs[dtype]))
+  rows = {d: files.Workdir(p).read_metrics() for d, p in runs.items()}
   last = {d: [r for r in rs if r["epoch"] == 4] for d, rs in rows.items()}
   for a, b in zip(last["float32"], last["bfloat16"]):
     assert b["train_acc"] > 0.25  # 10 classes: well above chance.

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmem import experiment
+from jaxmem import config as config_lib
 from jaxmem import optim
-from jaxmem import preprocess
+from jaxmem.datasets import preprocess
 
 
 def _pre(**kw):
-  c = experiment.base_config().preprocess
+  c = config_lib.base_config().preprocess
   c.update(kw)
   return c
 
@@ -73,7 +73,7 @@ def test_minus_one_one():
 
 
 def _cfg(**kw):
-  c = experiment.base_config()
+  c = config_lib.base_config()
   c.update(kw)
   return c
 

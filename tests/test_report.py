@@ -9,9 +9,9 @@ import pytest
 import scipy.stats
 
 from jaxmem import errors
-from jaxmem import records
-from jaxmem import reporting
-from jaxmem import train
+from jaxmem.workdir import files
+from jaxmem import report
+from jaxmem import trainer
 from jaxmem.analysis import table
 from tests.test_train import tiny
 
@@ -21,16 +21,16 @@ def corruption_run(tmp_path_factory):
   c = tiny(num_epochs=3)
   c.grid.label_corruption = (0.0, 0.5, 1.0)
   path = tmp_path_factory.mktemp("run")
-  return path, train.run(c, str(path))
+  return path, trainer.run(c, str(path))
 
 
 def test_report_tables_and_figures(corruption_run):
   path, _ = corruption_run
-  md = reporting.write([str(path)], threshold=0.3)
+  md = report.write([str(path)], threshold=0.3)
   text = md.read_text()
   assert md == path / "report" / "report.md"
   # Each grid point's mean +- std over seeds, computed here from metrics.jsonl.
-  rows = records.Workdir(path).read_metrics()
+  rows = files.Workdir(path).read_metrics()
   for level in (0.0, 0.5, 1.0):
     for metric in ("train_acc", "test_acc"):
       final = [r[metric] for r in rows if r["epoch"] == 3 and r["label_corruption"] == level]
@@ -57,25 +57,25 @@ def test_report_tables_and_figures(corruption_run):
 def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
   path, _ = corruption_run
   with pytest.raises(errors.UserError, match="--out"):
-    reporting.write([str(path), str(path)])
+    report.write([str(path), str(path)])
   with pytest.raises(errors.UserError, match="no finished run"):
-    reporting.write([str(tmp_path)])
+    report.write([str(tmp_path)])
 
 
 def test_a_sweeps_seeds_split_over_jobs_pool_into_the_table_of_one_run(tmp_path):
   """The README's case: seeds 0-1 and 2-3 trained as two jobs (first_seed),
   pooled by the report, give the per-example table of one run of seeds 0-3."""
   c = lambda **kw: tiny(num_epochs=3, subset_ratio=0.5, **kw)
-  train.run(c(num_seeds=2), str(tmp_path / "seeds_0_1"))
-  train.run(c(num_seeds=2, first_seed=2), str(tmp_path / "seeds_2_3"))
-  train.run(c(num_seeds=4), str(tmp_path / "whole"))
-  md = reporting.write([str(tmp_path / "seeds_0_1"), str(tmp_path / "seeds_2_3")],
+  trainer.run(c(num_seeds=2), str(tmp_path / "seeds_0_1"))
+  trainer.run(c(num_seeds=2, first_seed=2), str(tmp_path / "seeds_2_3"))
+  trainer.run(c(num_seeds=4), str(tmp_path / "whole"))
+  md = report.write([str(tmp_path / "seeds_0_1"), str(tmp_path / "seeds_2_3")],
                        out=str(tmp_path / "pooled"), k=5)
   text = md.read_text()
   assert text.count("## ") == 3 and "## Per-example difficulty: synthetic_pooled" in text
   assert "pooled over 4 lanes of seeds_0_1, seeds_2_3" in text
   pooled = table.read_csv(tmp_path / "pooled" / "synthetic_pooled_analysis" / "difficulty.csv")
-  reporting.write([str(tmp_path / "whole")], k=5)
+  report.write([str(tmp_path / "whole")], k=5)
   whole = table.read_csv(tmp_path / "whole" / "analysis" / "difficulty.csv")
   assert pooled.keys() == whole.keys() and "cscore" in whole
   for key in whole:
@@ -85,11 +85,11 @@ def test_a_sweeps_seeds_split_over_jobs_pool_into_the_table_of_one_run(tmp_path)
 
 def test_report_command_line(corruption_run, tmp_path):
   path, _ = corruption_run
-  out = subprocess.run([sys.executable, "-m", "jaxmem.report", f"--workdir={path}",
+  out = subprocess.run([sys.executable, "-m", "jaxmem", "report", f"--workdir={path}",
                         f"--out={tmp_path / 'r'}"], capture_output=True, text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert (tmp_path / "r" / "report.md").exists()
-  bad = subprocess.run([sys.executable, "-m", "jaxmem.report", f"--workdir={tmp_path / 'none'}"],
+  bad = subprocess.run([sys.executable, "-m", "jaxmem", "report", f"--workdir={tmp_path / 'none'}"],
                        capture_output=True, text=True, timeout=120)
   assert bad.returncode == 2 and "no finished run" in bad.stderr
 
@@ -99,7 +99,7 @@ def test_report_without_checkpoints_still_has_the_run_tables(corruption_run, tmp
   copy = tmp_path / "copy"
   shutil.copytree(path, copy, ignore=shutil.ignore_patterns("checkpoints", "analysis",
                                                             "report"))
-  text = reporting.write([str(copy)]).read_text()
+  text = report.write([str(copy)]).read_text()
   level = summary["points"][0]["coords"]["label_corruption"]
   assert f"| {level} | 2 |" in text and "_learning_curves.png" in text
   assert "Not available:" in text and "no final checkpoint" in text

@@ -123,7 +123,7 @@ def test_written_csv_and_parquet_round_trip(tmp_path):
 
 
 def test_comparison_with_published_scores_joins_on_the_official_index(tmp_path):
-  from jaxmem import difficulty  # pylint: disable=g-import-not-at-top
+  from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
   from jaxmem import errors  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   labels = np.repeat(np.arange(4), 50)  # 200 examples in "official" order.

@@ -14,14 +14,14 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmem import difficulty
-from jaxmem import budget
+from jaxmem.analysis import difficulty
+from jaxmem.runtime import budget
 from jaxmem import errors
-from jaxmem import ownership
-from jaxmem import records
-from jaxmem import reporting
+from jaxmem.workdir import ownership
+from jaxmem.workdir import files
+from jaxmem import report
 from jaxmem import run as run_lib
-from jaxmem import train
+from jaxmem import trainer
 from tests import processes
 from tests.test_train import tiny
 
@@ -36,7 +36,7 @@ def snapshot(path: pathlib.Path) -> dict[str, str]:
 def finished(tmp_path_factory):
   """A finished tiny run, to copy."""
   path = tmp_path_factory.mktemp("finished") / "run"
-  train.run(tiny(), str(path))
+  trainer.run(tiny(), str(path))
   return path
 
 
@@ -56,7 +56,7 @@ def test_a_folder_of_foreign_files_survives_untouched(tmp_path, overwrite):
   before = snapshot(folder)
   with pytest.raises(errors.UserError, match="jaxmem did not write .*checkpoints, "
                      "config.json, summary.json"):
-    train.run(tiny(), str(folder), overwrite=overwrite)
+    trainer.run(tiny(), str(folder), overwrite=overwrite)
   assert snapshot(folder) == before
   assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "config.json",
                                                       "summary.json"]
@@ -64,17 +64,17 @@ def test_a_folder_of_foreign_files_survives_untouched(tmp_path, overwrite):
 
 def test_overwrite_removes_only_jaxmems_own_files(run_copy):
   (run_copy / "notes.md").write_text("my notes")
-  records.write_owned(run_copy / "report", "report.md", b"old report")
+  files.write_owned(run_copy / "report", "report.md", b"old report")
   (run_copy / "report" / "mine.txt").write_text("kept")
   old_id = json.loads((run_copy / ownership.MARKER).read_text())["run_id"]
   with pytest.raises(errors.UserError, match="already holds a finished run"):
-    train.run(tiny(), str(run_copy))
-  train.run(tiny(), str(run_copy), overwrite=True)
+    trainer.run(tiny(), str(run_copy))
+  trainer.run(tiny(), str(run_copy), overwrite=True)
   assert (run_copy / "notes.md").read_text() == "my notes"
   assert (run_copy / "report" / "mine.txt").read_text() == "kept"
   assert not (run_copy / "report" / "report.md").exists()  # Stale: removed.
   assert json.loads((run_copy / ownership.MARKER).read_text())["run_id"] != old_id
-  assert records.Workdir(run_copy).status() == "done"
+  assert files.Workdir(run_copy).status() == "done"
 
 
 @pytest.mark.parametrize("damaged", [ownership.MARKER, "status.json"])
@@ -82,23 +82,23 @@ def test_a_damaged_marker_or_status_never_counts_as_no_run(run_copy, damaged):
   (run_copy / damaged).write_text('{"status": "do')  # Torn by hand.
   before = snapshot(run_copy)
   with pytest.raises(errors.UserError, match=f"{damaged}.*(damaged|cannot be read)"):
-    train.run(tiny(), str(run_copy))
+    trainer.run(tiny(), str(run_copy))
   assert snapshot(run_copy) == before
   if damaged == "status.json":  # The marker proves the run is jaxmem's.
-    train.run(tiny(), str(run_copy), overwrite=True)
-    assert records.Workdir(run_copy).status() == "done"
+    trainer.run(tiny(), str(run_copy), overwrite=True)
+    assert files.Workdir(run_copy).status() == "done"
   else:
     with pytest.raises(errors.UserError, match="cannot be read"):
-      train.run(tiny(), str(run_copy), overwrite=True)
+      trainer.run(tiny(), str(run_copy), overwrite=True)
     assert snapshot(run_copy) == before
 
 
 def test_a_live_writer_keeps_others_out_and_readers_say_it_runs(run_copy):
   before = snapshot(run_copy)
   with ownership.Lock(run_copy):
-    for attempt in (lambda: train.run(tiny(), str(run_copy), overwrite=True),
+    for attempt in (lambda: trainer.run(tiny(), str(run_copy), overwrite=True),
                     lambda: difficulty.run([str(run_copy)]),
-                    lambda: reporting.write([str(run_copy)])):
+                    lambda: report.write([str(run_copy)])):
       with pytest.raises(errors.UserError,
                          match=f"(in use by another jaxmem|still running).*pid "
                                f"{os.getpid()} on host"):
@@ -115,14 +115,14 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
   workdir.mkdir()
   (workdir / ownership.LOCK).write_text(json.dumps(
       dict(host=socket.gethostname(), pid=gone.pid, started="then")))
-  train.run(tiny(), str(workdir))
+  trainer.run(tiny(), str(workdir))
   assert f"taking over the lock left by pid {gone.pid}" in caplog.text
-  assert records.Workdir(workdir).status() == "done"
+  assert files.Workdir(workdir).status() == "done"
   assert (workdir / ownership.LOCK).read_text() == ""  # Released cleanly.
 
 
 def test_a_failed_append_is_cut_back_to_whole_lines(tmp_path, monkeypatch):
-  wd = records.Workdir(tmp_path)
+  wd = files.Workdir(tmp_path)
   wd.append_metrics([{"epoch": 1, "lane": 0}])
   before = (tmp_path / "metrics.jsonl").read_bytes()
   real_write = os.write
@@ -140,12 +140,12 @@ def test_a_failed_append_is_cut_back_to_whole_lines(tmp_path, monkeypatch):
 
 
 def test_status_is_written_in_place_when_nothing_new_fits(tmp_path, monkeypatch):
-  wd = records.Workdir(tmp_path)
+  wd = files.Workdir(tmp_path)
   wd.set_status("running", epoch=3, num_epochs=10, diverged_lanes=[])
 
   def full(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-  monkeypatch.setattr(records.tempfile, "mkstemp", full)
+  monkeypatch.setattr(files.tempfile, "mkstemp", full)
   assert wd.set_status_anyhow("failed", epoch=3, error="No space left on device")
   monkeypatch.undo()
   assert wd.read_status()["status"] == "failed"
@@ -154,9 +154,9 @@ def test_status_is_written_in_place_when_nothing_new_fits(tmp_path, monkeypatch)
 def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path, info_log):
   c = tiny(num_epochs=4, checkpoint_every_epochs=2)
   reference = tmp_path / "reference"
-  train.run(c, str(reference))
+  trainer.run(c, str(reference))
   workdir = tmp_path / "run"
-  train.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+  trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
   # As if killed during epoch 4's append, after the checkpoint of epoch 2:
   shutil.rmtree(workdir / "checkpoints" / "4")
   status = json.loads((workdir / "status.json").read_text())
@@ -164,14 +164,14 @@ def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path, info_log):
   with open(workdir / "metrics.jsonl", "ab") as f:
     f.write(b'{"epoch": 5, "la')
   info_log.clear()
-  train.run(c, str(workdir))
+  trainer.run(c, str(workdir))
   # It went on from epoch 2's checkpoint (a restart would give the same rows).
   assert processes.resumed_from(info_log.text) == 2
   assert processes.epochs_trained(info_log.text) == [3, 4]
   assert (workdir / "metrics.jsonl").read_text().count("\n") == \
       (reference / "metrics.jsonl").read_text().count("\n")
-  for a, b in zip(records.Workdir(reference).read_metrics(),
-                  records.Workdir(workdir).read_metrics()):
+  for a, b in zip(files.Workdir(reference).read_metrics(),
+                  files.Workdir(workdir).read_metrics()):
     assert {k: v for k, v in a.items() if k != "elapsed_s"} == \
         {k: v for k, v in b.items() if k != "elapsed_s"}
 
@@ -182,19 +182,19 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_training(tmp_path, monke
   with pytest.raises(errors.UserError,
                      match=r"the checkpoint of epoch 2 needs about .* but its "
                            r"filesystem has 1000 B free"):
-    train.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+    trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
   assert not (workdir / "metrics.jsonl").exists()  # No epoch was trained.
-  assert records.Workdir(workdir).read_status()["status"] == "failed"
+  assert files.Workdir(workdir).read_status()["status"] == "failed"
   monkeypatch.undo()
-  train.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
-  assert records.Workdir(workdir).status() == "done"
+  trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+  assert files.Workdir(workdir).status() == "done"
 
 
 def test_a_run_too_large_for_memory_is_refused_before_allocating(tmp_path, monkeypatch):
   monkeypatch.setattr(budget, "host_memory_available", lambda: 2**22)
   with pytest.raises(errors.UserError, match=r"needs about .* of host memory \(4000 "
                      r"lanes x .* of state.* but 4.0 MB is available; use fewer lanes"):
-    train.run(tiny(num_seeds=4000), str(tmp_path / "run"))
+    trainer.run(tiny(num_seeds=4000), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
@@ -217,7 +217,7 @@ def test_the_memory_refusal_counts_state_records_and_data_by_hand(tmp_path, monk
   records = 10**6 * (4 * 1024 + 5 * 1024 + 4 + 2 * 256)
   data = (1024 + 256) * 64 * 4
   with pytest.raises(errors.UserError) as caught:
-    train.run(c, str(tmp_path / "run"))
+    trainer.run(c, str(tmp_path / "run"))
   assert (f"(1000000 lanes x {state / 2**10:.1f} kB of state, {records / 2**30:.1f} GB "
           f"of per-example records, {data / 2**10:.1f} kB of data)") in str(caught.value)
 
@@ -253,7 +253,7 @@ def test_the_cgroup_limit_bounds_the_memory_a_run_plans_for(tmp_path, monkeypatc
   (tmp_path / "memory.current").write_text(f"{2**30 - 2**26}\n")
   assert budget.host_memory_available() == 2**26
   with pytest.raises(errors.UserError, match=r"of host memory .* but 64.0 MB is available"):
-    train.run(tiny(num_seeds=4000), str(tmp_path / "run"))
+    trainer.run(tiny(num_seeds=4000), str(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("damage,file", [
@@ -264,11 +264,11 @@ def test_readers_name_a_damaged_file_in_one_line(run_copy, damage, file):
   data = path.read_bytes()
   path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00garbage")
   if file == "examples.npz":  # The report keeps its run tables, and says why not more.
-    text = reporting.write([str(run_copy)], k=5).read_text()
+    text = report.write([str(run_copy)], k=5).read_text()
     assert f"Not available: {path} is damaged" in text
   else:
     with pytest.raises(errors.UserError, match=f"{path}.*damaged"):
-      reporting.write([str(run_copy)], k=5)
+      report.write([str(run_copy)], k=5)
   if file in ("examples.npz", "config.json"):
     with pytest.raises(errors.UserError, match=f"{path}.*damaged"):
       difficulty.run([str(run_copy)])
@@ -287,17 +287,17 @@ def test_a_damaged_analysis_cache_is_computed_again(run_copy, caplog):
 def test_report_warns_of_missing_and_repeated_epochs(run_copy, caplog):
   lines = (run_copy / "metrics.jsonl").read_text().splitlines(keepends=True)
   (run_copy / "metrics.jsonl").write_text("".join(lines + lines[:3]))
-  reporting.write([str(run_copy)], k=5)
+  report.write([str(run_copy)], k=5)
   assert "holds 3 (epoch, lane) rows more than once" in caplog.text
   (run_copy / "metrics.jsonl").write_text("".join(lines[: len(lines) // 2]))
-  reporting.write([str(run_copy)], k=5)
+  report.write([str(run_copy)], k=5)
   assert f"lacks {len(lines) - len(lines) // 2} of its {len(lines)}" in caplog.text
 
 
 def test_analysis_and_report_with_out_write_nothing_in_the_workdir(run_copy, tmp_path):
   before = snapshot(run_copy)
   difficulty.run([str(run_copy)], out=str(tmp_path / "a"), k=5)
-  reporting.write([str(run_copy)], out=str(tmp_path / "r"), k=5)
+  report.write([str(run_copy)], out=str(tmp_path / "r"), k=5)
   assert snapshot(run_copy) == before
   assert (tmp_path / "a" / "difficulty.csv").exists()
   assert (tmp_path / "r" / "report.md").exists()

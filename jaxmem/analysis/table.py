@@ -42,7 +42,7 @@ import pathlib
 
 import numpy as np
 
-from jaxmem import records
+from jaxmem.workdir import files
 from jaxmem.analysis import holdout
 
 # Columns that grow with difficulty, or shrink (sign -1), for rank correlations.
@@ -206,11 +206,11 @@ def write(cols: dict[str, np.ndarray], folder: pathlib.Path) -> list[pathlib.Pat
   names = list(cols)
   rows = zip(*(cols[n].tolist() for n in names))
   text = [",".join(names)] + [",".join(_cell(v) for v in row) for row in rows]
-  csv_path = records.write_owned(folder, "difficulty.csv",
+  csv_path = files.write_owned(folder, "difficulty.csv",
                                  ("\n".join(text) + "\n").encode())
   buffer = pa.BufferOutputStream()
   pq.write_table(pa.table({n: np.asarray(cols[n]) for n in names}), buffer)
-  parquet_path = records.write_owned(folder, "difficulty.parquet",
+  parquet_path = files.write_owned(folder, "difficulty.parquet",
                                      buffer.getvalue().to_pybytes())
   return [csv_path, parquet_path]
 

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmem import execution
-from jaxmem import preprocess
+from jaxmem.datasets import preprocess
 from jaxmem import steps
 from jaxmem.measures import Measure
 

@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem import cifar_models
+from jaxmem.models import cifar
 from jaxmem import errors
-from jaxmem import layers
+from jaxmem.models import layers
 
 Output = layers.Output
 _flat = layers.flat
@@ -254,12 +254,12 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet1989_relu": _factory(LeNet1989, tanh_output=False, output_bias_init=0.0,
                                activation="relu"),
     # The CIFAR networks of Toneva, data_diet and Baldock (jaxmem.cifar_models).
-    "resnet18": _factory(cifar_models.CifarResNet),
-    "preact_resnet18": _factory(cifar_models.CifarResNet, preact=True),
-    "vgg16": _factory(cifar_models.VGG),
-    "wrn28": _factory(cifar_models.WideResNet),  # widen_factor: an override.
-    "wrn28_2": _factory(cifar_models.WideResNet, widen_factor=2),
-    "wrn28_10": _factory(cifar_models.WideResNet, widen_factor=10),
+    "resnet18": _factory(cifar.CifarResNet),
+    "preact_resnet18": _factory(cifar.CifarResNet, preact=True),
+    "vgg16": _factory(cifar.VGG),
+    "wrn28": _factory(cifar.WideResNet),  # widen_factor: an override.
+    "wrn28_2": _factory(cifar.WideResNet, widen_factor=2),
+    "wrn28_10": _factory(cifar.WideResNet, widen_factor=10),
 }
 
 _BATCH_NORM = frozenset({"inception_small", "resnet18", "preact_resnet18",

@@ -25,11 +25,11 @@ import pathlib
 from absl import logging
 import numpy as np
 
-from jaxmem import difficulty
+from jaxmem.analysis import difficulty
 from jaxmem import errors
-from jaxmem import figures
-from jaxmem import records
-from jaxmem import summary as summary_lib
+from jaxmem.report import figures
+from jaxmem.workdir import files
+from jaxmem.workdir import summary as summary_lib
 from jaxmem.analysis import table
 
 
@@ -62,7 +62,7 @@ class Run:
 def load(path: str | pathlib.Path) -> Run:
   """Reads a finished workdir, or raises UserError naming what is missing or
   damaged; warns if metrics.jsonl lacks epochs or holds rows twice."""
-  wd = records.Workdir(path).require_done()
+  wd = files.Workdir(path).require_done()
   config, rows = wd.read_json("config.json"), wd.read_metrics()
   difficulty.check_metrics(wd.path, rows, len(config["lanes"]),
                         config["config"]["num_epochs"])
@@ -184,4 +184,4 @@ def _write(runs: list[Run], folder: pathlib.Path, threshold: float, out: bool,
     except errors.UserError as e:  # E.g. the final checkpoint was deleted.
       logging.warning("no per-example section for %s: %s", name, e)
       parts += [f"## Per-example difficulty: {name}", "", f"Not available: {e}", ""]
-  return records.write_owned(folder, "report.md", "\n".join(parts).encode())
+  return files.write_owned(folder, "report.md", "\n".join(parts).encode())

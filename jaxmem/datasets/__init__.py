@@ -23,9 +23,9 @@ import zlib
 
 import numpy as np
 
-from jaxmem import cifar10_jpeg
+from jaxmem.datasets import cifar10_jpeg
 from jaxmem import errors
-from jaxmem import tfds_data
+from jaxmem.datasets import tfds_data
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,11 +13,11 @@ import pkgutil
 
 import ml_collections
 
-from jaxmem import corruption
+from jaxmem.datasets import corruption
 from jaxmem import errors
 from jaxmem import optim
-from jaxmem import precision
-from jaxmem import preprocess
+from jaxmem.models import precision
+from jaxmem.datasets import preprocess
 
 # Grid axes that a lane may vary. Numeric axes become per-lane arrays inside the
 # compiled program, so changing them never recompiles.
@@ -176,7 +176,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 def names() -> list[str]:
   """Returns the experiments in sweeps/, sorted."""
-  import sweeps  # pylint: disable=g-import-not-at-top
+  from jaxmem import sweeps  # pylint: disable=g-import-not-at-top
   return sorted(m.name for m in pkgutil.iter_modules(sweeps.__path__)
                 if not m.name.startswith("_"))
 
@@ -184,7 +184,7 @@ def names() -> list[str]:
 def module(name: str):
   """Returns the module of experiment `name`, or raises UserError listing them."""
   errors.check_choice("experiment", name, names())
-  return importlib.import_module(f"sweeps.{name}")
+  return importlib.import_module(f"jaxmem.sweeps.{name}")
 
 
 def module_path(name: str) -> str:

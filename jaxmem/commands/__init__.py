@@ -8,8 +8,8 @@ jaxmem.report.
 import importlib
 import sys
 
-COMMANDS = {"train": "jaxmem.main", "analyze": "jaxmem.analyze",
-            "report": "jaxmem.report"}
+COMMANDS = {"train": "jaxmem.commands.train", "analyze": "jaxmem.commands.analyze",
+            "report": "jaxmem.commands.report"}
 
 
 def run() -> None:

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from jaxmem import layers
+from jaxmem.models import layers
 
 
 def _bn(train: bool, name: str) -> nn.BatchNorm:

@@ -8,7 +8,7 @@ holds all of a large run's records at once.
 
 import numpy as np
 
-from jaxmem import host_memory
+from jaxmem.runtime import host_memory
 
 
 def write(wd, the_run, records: dict, diverged_epoch) -> None:

@@ -1,4 +1,4 @@
-"""Training a run: the jitted epoch loop, its measures, checkpoints and records.
+"""Training a run: the jitted epoch loop, its measures, checkpoints and files.
 
 `run` trains every lane of a config at once: one compiled call per epoch for
 training (and the measures that see presentations), one per epoch for the
@@ -17,23 +17,23 @@ from absl import logging
 import jax
 import numpy as np
 
-from jaxmem import admission
-from jaxmem import budget
-from jaxmem import checkpoint
-from jaxmem import distributed
+from jaxmem.workdir import admission
+from jaxmem.runtime import budget
+from jaxmem.workdir import checkpoint
+from jaxmem.runtime import distributed
 from jaxmem import errors
-from jaxmem import examples_file
-from jaxmem import experiment
-from jaxmem import host_memory
-from jaxmem import history as history_lib
+from jaxmem.workdir import examples
+from jaxmem import config as config_lib
+from jaxmem.runtime import host_memory
+from jaxmem.workdir import history as history_lib
 from jaxmem import measures as measures_lib
-from jaxmem import ownership
-from jaxmem import preemption
-from jaxmem import programs as programs_lib
-from jaxmem import records
-from jaxmem import resume as resume_lib
+from jaxmem.workdir import ownership
+from jaxmem.runtime import preemption
+from jaxmem import epoch as programs_lib
+from jaxmem.workdir import files
+from jaxmem.workdir import resume as resume_lib
 from jaxmem import run as run_lib
-from jaxmem import summary as summary_lib
+from jaxmem.workdir import summary as summary_lib
 
 
 def run(config, workdir: str, data_dir=None, overwrite: bool = False,
@@ -58,7 +58,7 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False,
     The content of summary.json.
   """
   primary = distributed.is_primary()
-  wd = records.Workdir(workdir) if primary else records.Follower(workdir)
+  wd = files.Workdir(workdir) if primary else files.Follower(workdir)
   saved = [0]  # The newest epoch on disk, for a forced stop.
 
   def forced(signum):
@@ -69,7 +69,7 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False,
           file=sys.stderr, flush=True)
 
   with preemption.Signals(on_second=forced) as signals:
-    experiment.validate(config)
+    config_lib.validate(config)
     admission.inspect(wd, config.to_dict(), overwrite)  # Reads only: fail early.
     the_run = run_lib.Run.build(config, data_dir)
     if primary:
@@ -255,7 +255,7 @@ def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
                                 / max(train_s, 1e-9), 1)))
   records = dict(state.records)
   del state  # Its buffers go as each measure's records are written.
-  examples_file.write(wd, the_run, records, progress.diverged_epoch)
+  examples.write(wd, the_run, records, progress.diverged_epoch)
   wd.write_json("summary.json", result)
   diverged = np.flatnonzero(progress.diverged_epoch >= 0)
   wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
@@ -312,7 +312,7 @@ def _history_slab(state, presented, due) -> dict:
 def _tensorboard(the_run, wd):
   if not the_run.config.tensorboard or not wd.writes:
     return None
-  from jaxmem import tensorboard  # pylint: disable=g-import-not-at-top
+  from jaxmem.workdir import tensorboard  # pylint: disable=g-import-not-at-top
   return tensorboard.Writer(wd.path / "tensorboard", the_run.lanes)
 
 

@@ -25,7 +25,7 @@ import pathlib
 import numpy as np
 import tensorstore as ts
 
-from jaxmem import records
+from jaxmem.workdir import files
 
 AUTO_LIMIT = 256 * 2**20
 FIELDS = ("train_pred", "test_pred", "presented")
@@ -79,7 +79,7 @@ class Store:
   def truncate(self, epochs: int) -> None:
     """Forgets what lies beyond `epochs` (it will be written again)."""
     if self.epochs() != epochs:
-      records.atomic_write(self.folder / "epochs.json",
+      files.atomic_write(self.folder / "epochs.json",
                            json.dumps(dict(epochs=epochs)).encode())
 
   def append(self, epoch: int, values: dict[str, np.ndarray]) -> None:
@@ -87,7 +87,7 @@ class Store:
     (splits not evaluated) stay -1."""
     for name, value in values.items():
       self.arrays[name][:, epoch - 1, :].write(np.asarray(value)).result()
-    records.atomic_write(self.folder / "epochs.json",
+    files.atomic_write(self.folder / "epochs.json",
                          json.dumps(dict(epochs=epoch)).encode())
 
 

@@ -177,7 +177,7 @@ def _check_images(image, spec: str, info, splits) -> None:
         "unsigned integer pixels")
   sizes = [info.splits[s].num_examples for s in splits if s in info.splits]
   if sizes:
-    from jaxmem import budget  # pylint: disable=g-import-not-at-top
+    from jaxmem.runtime import budget  # pylint: disable=g-import-not-at-top
     need, have = 4 * sum(sizes) * int(np.prod(shape)), budget.host_memory_available()
     if have is not None and need > budget.USABLE * have:
       raise errors.UserError(

@@ -10,7 +10,7 @@ work.
 
 from absl import flags
 
-from jaxmem import cli
+from jaxmem.commands import common
 from jaxmem import errors
 
 _WORKDIR = flags.DEFINE_multi_string(
@@ -39,22 +39,22 @@ VALID = ["--workdir", "--out", "--data_dir", "--knn_k", "--critical_examples",
 
 def analysis_args(argv: list[str], what: str) -> dict:
   """The analysis flags, shared by jaxmem.report."""
-  cli.no_arguments(argv)
+  common.no_arguments(argv)
   if not _WORKDIR.value:
-    cli.fail(f"{what} needs --workdir=W (one or more)")
+    common.fail(f"{what} needs --workdir=W (one or more)")
   return dict(out=_OUT.value, data_dir=_DATA_DIR.value, k=_KNN_K.value,
               critical_examples=_CRITICAL_EXAMPLES.value)
 
 
 def main(argv: list[str]) -> None:
   args = analysis_args(argv, "an analysis")
-  from jaxmem import difficulty  # pylint: disable=g-import-not-at-top
+  from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
   try:
     result = difficulty.run(_WORKDIR.value, compare_with=_COMPARE.value, **args)
   except errors.UserError as e:
-    cli.fail(e)
+    common.fail(e)
   except OSError as e:
-    cli.fail(errors.filesystem(e, "cannot write"))
+    common.fail(errors.filesystem(e, "cannot write"))
   print("Spearman rank correlations between hardness measures (larger = harder):\n"
         f"{difficulty.correlation_table(result.names, result.correlations)}\n\n"
         f"difficulty table and correlations written to {result.folder}/")
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   """Entry point."""
-  cli.run(main, lambda a: cli.parse(a, "jaxmem.analyze", VALID))
+  common.run(main, lambda a: common.parse(a, "jaxmem.analyze", VALID))
 
 
 if __name__ == "__main__":

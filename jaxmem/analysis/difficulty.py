@@ -29,7 +29,7 @@ import numpy as np
 from jaxmem import errors
 from jaxmem import execution
 from jaxmem import measures
-from jaxmem import records
+from jaxmem.workdir import files
 from jaxmem.analysis import table
 
 
@@ -65,7 +65,7 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
   Returns:
     {"depth": int [L, N], "critical": float [L, N] (1, 0, NaN: not searched)}.
   """
-  wd = records.Workdir(path)
+  wd = files.Workdir(path)
   config = wd.read_json("config.json")["config"]
   examples = wd.read_examples()
   count = config["critical"]["examples"] if critical_examples is None else critical_examples
@@ -159,7 +159,7 @@ def _over_groups(the_run, what: str, fn) -> np.ndarray:
 
 def _write(folder: pathlib.Path, name: str, data: bytes) -> None:
   try:
-    records.write_owned(folder, name, data)
+    files.write_owned(folder, name, data)
   except OSError as e:
     raise errors.UserError(
         f"{errors.filesystem(e, 'cannot write')}; pass --out=DIR to write "
@@ -176,7 +176,7 @@ def check_flags(paths: list[str], out: str | None, k: int,
   if len(paths) > 1 and not out:
     raise errors.UserError("an analysis of several workdirs needs --out=DIR")
   for path in paths:
-    config = records.Workdir(path).require_done().read_json("config.json")
+    config = files.Workdir(path).require_done().read_json("config.json")
     n = config["dataset"]["train_shape"][0]
     if not 1 <= k < n:
       raise errors.UserError(f"--knn_k={k}: valid: 1..{n - 1} (the training "
@@ -212,7 +212,7 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
   check_flags(paths, out, k, critical_examples)
   if compare_with and not pathlib.Path(compare_with).is_file():
     raise errors.UserError(f"--compare={compare_with}: no such file")
-  workdirs = [records.Workdir(p).require_done() for p in paths]
+  workdirs = [files.Workdir(p).require_done() for p in paths]
   examples = [wd.read_examples() for wd in workdirs]
   datasets = {json.dumps(wd.read_json("config.json")["dataset"]) for wd in workdirs}
   if len(datasets) > 1 or any(not np.array_equal(e["train_index"], examples[0]["train_index"])
@@ -252,13 +252,13 @@ def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
   except OSError as e:
     raise errors.UserError(f"{errors.filesystem(e, 'cannot write')}; pass "
                            "--out=DIR to write the analysis elsewhere") from None
-  _write(folder, "correlations.json", (records.dumps(dict(
+  _write(folder, "correlations.json", (files.dumps(dict(
       workdirs=[str(wd.path) for wd in workdirs], measures=names,
       spearman=matrix)) + "\n").encode())
   compared = None
   if compare_with:
     compared = compare(cols, compare_with)
-    _write(folder, "comparison.json", (records.dumps(dict(
+    _write(folder, "comparison.json", (files.dumps(dict(
         published=str(compare_with), **dataclasses.asdict(compared))) + "\n").encode())
   return Analysis(folder=folder, columns=cols, names=names, correlations=matrix,
                   per_lane=runs, comparison=compared)

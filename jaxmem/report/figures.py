@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from jaxmem import records  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 from jaxmem.analysis import fit  # pylint: disable=wrong-import-position
 
 
@@ -25,7 +25,7 @@ def _save(fig, out: pathlib.Path, name: str) -> str:
   buffer = io.BytesIO()
   fig.savefig(buffer, dpi=110, format="png")
   plt.close(fig)
-  records.write_owned(out, name, buffer.getvalue())
+  files.write_owned(out, name, buffer.getvalue())
   return name
 
 

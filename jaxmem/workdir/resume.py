@@ -15,9 +15,9 @@ from absl import logging
 import jax
 import numpy as np
 
-from jaxmem import distributed
+from jaxmem.runtime import distributed
 from jaxmem import errors
-from jaxmem import records
+from jaxmem.workdir import files
 
 
 class Progress:
@@ -34,7 +34,7 @@ class Progress:
   def add_rows(self, rows: list[dict], length: int) -> int:
     """Notes an epoch's rows, appended to metrics.jsonl, which is now `length`
     bytes long. Returns the bytes they took."""
-    text = "".join(records.dumps(row) + "\n" for row in rows).encode()
+    text = "".join(files.dumps(row) + "\n" for row in rows).encode()
     self._metrics_hash.update(text)
     grown, self.metrics_bytes, self.last_rows = length - self.metrics_bytes, length, rows
     return grown

@@ -10,8 +10,8 @@ the work is jaxmem.reporting's.
 
 from absl import flags
 
-from jaxmem import analyze
-from jaxmem import cli
+from jaxmem.commands import analyze
+from jaxmem.commands import common
 from jaxmem import errors
 
 _FIT_THRESHOLD = flags.DEFINE_float(
@@ -24,20 +24,20 @@ VALID = [v for v in analyze.VALID if v != "--compare"] + ["--fit_threshold"]
 def main(argv: list[str]) -> None:
   args = analyze.analysis_args(argv, "a report")
   if flags.FLAGS.compare:
-    cli.fail("--compare is a flag of jaxmem analyze, not of jaxmem report")
-  from jaxmem import reporting  # pylint: disable=g-import-not-at-top
+    common.fail("--compare is a flag of jaxmem analyze, not of jaxmem report")
+  from jaxmem import report  # pylint: disable=g-import-not-at-top
   try:
-    path = reporting.write(flags.FLAGS.workdir, threshold=_FIT_THRESHOLD.value, **args)
+    path = report.write(flags.FLAGS.workdir, threshold=_FIT_THRESHOLD.value, **args)
   except errors.UserError as e:
-    cli.fail(e)
+    common.fail(e)
   except OSError as e:
-    cli.fail(errors.filesystem(e, "cannot write"))
+    common.fail(errors.filesystem(e, "cannot write"))
   print(f"report written to {path}")
 
 
 def run() -> None:
   """Entry point."""
-  cli.run(main, lambda a: cli.parse(a, "jaxmem.report", VALID))
+  common.run(main, lambda a: common.parse(a, "jaxmem.report", VALID))
 
 
 if __name__ == "__main__":

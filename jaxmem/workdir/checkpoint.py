@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxmem import distributed
+from jaxmem.runtime import distributed
 from jaxmem import errors
 
 # The OS causes Orbax's errors carry in their text (it wraps them in ValueError).

@@ -18,10 +18,10 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from jaxmem import cli
+from jaxmem.commands import common
 from jaxmem import errors
-from jaxmem import experiment
-from jaxmem import summary
+from jaxmem import config as config_lib
+from jaxmem.workdir import summary
 
 DEFAULT_EXPERIMENT = "quickstart"
 VALID = ["--experiment", "--config.KEY=VALUE", "--workdir", "--data_dir",
@@ -74,12 +74,12 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     if not any(a == "--config" or a.startswith("--config=") for a in argv):
       name = _experiment_from_argv(argv)
-      path = experiment.module_path(name)
-      _check_config_keys(argv, experiment.load(name))
+      path = config_lib.module_path(name)
+      _check_config_keys(argv, config_lib.load(name))
       argv = argv[:1] + [f"--config={path}"] + argv[1:]
   except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
-    cli.fail(cli.first_line(e))
-  return cli.parse(argv, "jaxmem", VALID)
+    common.fail(common.first_line(e))
+  return common.parse(argv, "jaxmem", VALID)
 
 
 def _check_config_keys(argv: list[str], config) -> None:
@@ -99,23 +99,23 @@ def _check_config_keys(argv: list[str], config) -> None:
 
 def list_experiments() -> str:
   lines = []
-  for name in experiment.names():
-    doc = (experiment.module(name).__doc__ or "").strip()
+  for name in config_lib.names():
+    doc = (config_lib.module(name).__doc__ or "").strip()
     lines.append(f"{name:28s} {doc.splitlines()[0] if doc else ''}")
   return "\n".join(lines)
 
 
 def main(argv: list[str]) -> None:
-  cli.no_arguments(argv)
+  common.no_arguments(argv)
   if _LIST.value:
     print(list_experiments())
     return
   # pylint: disable=g-import-not-at-top
-  from jaxmem import admission
-  from jaxmem import distributed
-  from jaxmem import preemption
-  from jaxmem import records
-  from jaxmem import train
+  from jaxmem.workdir import admission
+  from jaxmem.runtime import distributed
+  from jaxmem.runtime import preemption
+  from jaxmem.workdir import files
+  from jaxmem import trainer
   workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
   launch = distributed.Launch(_COORDINATOR.value, _NUM_PROCESSES.value,
                               _PROCESS_ID.value, _HEARTBEAT.value)
@@ -124,18 +124,18 @@ def main(argv: list[str]) -> None:
     if launch.explicit or distributed.cluster():
       # Refused before any process joins the others (a live run's workdir, a
       # finished run, someone else's files).
-      experiment.validate(_CONFIG.value)
-      admission.inspect(records.Workdir(workdir), _CONFIG.value.to_dict(),
+      config_lib.validate(_CONFIG.value)
+      admission.inspect(files.Workdir(workdir), _CONFIG.value.to_dict(),
                         _OVERWRITE.value)
       # JAX's own heartbeat outlasts jaxmem's watchdog, which says what
       # happened; it ends the wait of a process blocked in a collective.
       distributed.initialize(dataclasses.replace(
           launch, heartbeat_timeout_s=launch.heartbeat_timeout_s + 10))
-    result = train.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
+    result = trainer.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
                        overwrite=_OVERWRITE.value,
                        heartbeat_timeout_s=launch.heartbeat_timeout_s)
   except errors.UserError as e:
-    cli.fail(e)
+    common.fail(e)
   except preemption.Preempted as e:
     print(f"jaxmem: {e}", file=sys.stderr, flush=True)
     sys.exit(e.exit_status)
@@ -148,7 +148,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   """Entry point of the training command (`jaxmem` runs it via jaxmem.command)."""
-  cli.run(main, parse_flags)
+  common.run(main, parse_flags)
 
 
 if __name__ == "__main__":

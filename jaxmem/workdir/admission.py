@@ -14,8 +14,8 @@ import shutil
 import tempfile
 
 from jaxmem import errors
-from jaxmem import ownership
-from jaxmem import records
+from jaxmem.workdir import ownership
+from jaxmem.workdir import files
 
 # Config keys that change how a run executes but not its results: a run may
 # be resumed with other values of these.
@@ -24,7 +24,7 @@ EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_ev
                   "epoch_driver")
 
 
-def inspect(wd: records.Workdir, config: dict, overwrite: bool,
+def inspect(wd: files.Workdir, config: dict, overwrite: bool,
             locked: bool = False) -> bool:
   """Decides, without writing anything, between a fresh run and resuming.
 
@@ -90,7 +90,7 @@ def inspect(wd: records.Workdir, config: dict, overwrite: bool,
         "another --workdir")
   return True
 
-def begin(wd: records.Workdir, config: dict, overwrite: bool) -> bool:
+def begin(wd: files.Workdir, config: dict, overwrite: bool) -> bool:
   """`inspect` again (under the lock), then prepares the folder.
 
   A fresh run removes what an earlier jaxmem run left (only jaxmem's own
@@ -108,21 +108,21 @@ def begin(wd: records.Workdir, config: dict, overwrite: bool) -> bool:
   wd.write_json(ownership.MARKER, ownership.new_marker())
   return False
 
-def clear(wd: records.Workdir) -> None:
+def clear(wd: files.Workdir) -> None:
   """Removes a previous jaxmem run's files (and nothing else)."""
-  for name in records.FILES:
+  for name in files.FILES:
     (wd.path / name).unlink(missing_ok=True)
-  for name in records.FOLDERS:
+  for name in files.FOLDERS:
     shutil.rmtree(wd.path / name, ignore_errors=True)
-  for name in records.DERIVED:
-    records.remove_owned(wd.path / name)
+  for name in files.DERIVED:
+    files.remove_owned(wd.path / name)
   remove_temporary(wd)
 
-def remove_temporary(wd: records.Workdir) -> None:
+def remove_temporary(wd: files.Workdir) -> None:
   """Removes leftovers of interrupted writes: temporary files and the
   temporary folders of checkpoint saves."""
   for entry in wd.path.iterdir():
-    if records.TEMPORARY.match(entry.name):
+    if files.TEMPORARY.match(entry.name):
       entry.unlink(missing_ok=True)
   if wd.checkpoints.is_dir():
     for entry in wd.checkpoints.iterdir():
@@ -167,9 +167,9 @@ def config_diff(old: dict, new: dict) -> list[str]:
 
   A field the old config lacks (added to jaxmem since) counts as its default.
   """
-  from jaxmem import experiment  # pylint: disable=g-import-not-at-top
-  defaults = _flatten(json.loads(records.dumps(experiment.base_config().to_dict())))
-  old, new = (_flatten(json.loads(records.dumps(c))) for c in (old, new))
+  from jaxmem import config as config_lib  # pylint: disable=g-import-not-at-top
+  defaults = _flatten(json.loads(files.dumps(config_lib.base_config().to_dict())))
+  old, new = (_flatten(json.loads(files.dumps(c))) for c in (old, new))
   old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
   return sorted(k for k in old.keys() | new.keys()
                 if k not in EXECUTION_KEYS and old.get(k) != new.get(k))

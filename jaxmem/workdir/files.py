@@ -34,7 +34,7 @@ import zipfile
 import numpy as np
 
 from jaxmem import errors
-from jaxmem import ownership
+from jaxmem.workdir import ownership
 
 FILES = ("config.json", "status.json", "metrics.jsonl", "examples.npz",
          "summary.json")
