@@ -1,23 +1,25 @@
-"""Experiments: the base config every sweep starts from, lookup, and validation.
+"""A run's config: the base every sweep starts from, validation, merging.
 
-An experiment is a module `sweeps/<name>.py` whose `get_config()` returns a
-ConfigDict built on `base_config()`. Every field is declared (and commented)
-here, so the config is locked: a misspelt `--config.KEY` is an error, not a
-silently ignored value. `validate` checks every value before anything compiles.
+An experiment's `get_config()` (jaxmem.sweeps) returns a ConfigDict built on
+`base_config()`.
+Every field is declared (and commented) here, so the config is locked: a
+misspelt `--config.KEY` is an error, not a silently ignored value. `validate`
+checks every value before anything compiles; `lane_points` expands the grid;
+`merge_stored` and `diff` read and compare the configs workdirs hold.
 """
 
-import importlib
 import itertools
+import json
 import math
-import pkgutil
 
+from absl import logging
 import ml_collections
 
-from jaxmem.datasets import corruption
 from jaxmem import errors
 from jaxmem import optim
-from jaxmem.models import precision
+from jaxmem.datasets import corruption
 from jaxmem.datasets import preprocess
+from jaxmem.models import precision
 
 # Grid axes that a lane may vary. Numeric axes become per-lane arrays inside the
 # compiled program, so changing them never recompiles.
@@ -106,7 +108,7 @@ def base_config() -> ml_collections.ConfigDict:
   # scripts/bench_eval_batch.py). Lanes vmapped together multiply it.
   c.eval_batch_size = 256
   c.loss = "cross_entropy"  # One of LOSSES; "mse" is to +-1 targets (LeCun 1989).
-  # The dtype the model computes in (jaxmem.precision.DTYPES): "float32", or
+  # The dtype the model computes in (jaxmem.models.precision.DTYPES): "float32", or
   # "bfloat16" (mixed precision: parameters, optimizer state, losses and
   # records stay float32).
   c.dtype = "float32"
@@ -147,7 +149,7 @@ def base_config() -> ml_collections.ConfigDict:
   # every N epochs and after the last; rows of other epochs hold null there.
   c.eval_every_epochs = 1
   # The full per-epoch history of every example ([lanes, epochs, N] predictions
-  # and presentations, in <workdir>/history/, jaxmem.history): "on", "off", or
+  # and presentations, in <workdir>/history/, jaxmem.workdir.history): "on", "off", or
   # "auto" (on when it would take under 256 MB). Per-example accumulators
   # (forgetting, learned, settled epochs, ...) are recorded whatever this says.
   c.record_history = "auto"
@@ -157,11 +159,6 @@ def base_config() -> ml_collections.ConfigDict:
   # the lane's key and the example): "on", "off", or "auto" (on when a lane has
   # an input corruption and the copies take under 1 GB per device).
   c.cache_inputs = "auto"
-  # How an epoch's steps run: "scan", one compiled program with a lax.scan
-  # over the steps; or "host", each step a compiled program of its own, called
-  # from the host with the state donated (XLA's CPU convolutions are faster at
-  # the top level than inside a scan). The same computation either way.
-  c.epoch_driver = "scan"
   # Prediction depth (Baldock et al. 2021) after the last epoch: k of the k-NN
   # probes (Baldock: 30); 0: not during training (jaxmem analyze computes it).
   c.depth = ml_collections.ConfigDict(dict(k=0))
@@ -174,29 +171,6 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def names() -> list[str]:
-  """Returns the experiments in sweeps/, sorted."""
-  from jaxmem import sweeps  # pylint: disable=g-import-not-at-top
-  return sorted(m.name for m in pkgutil.iter_modules(sweeps.__path__)
-                if not m.name.startswith("_"))
-
-
-def module(name: str):
-  """Returns the module of experiment `name`, or raises UserError listing them."""
-  errors.check_choice("experiment", name, names())
-  return importlib.import_module(f"jaxmem.sweeps.{name}")
-
-
-def module_path(name: str) -> str:
-  """Returns the file of experiment `name`, or raises UserError listing them."""
-  return module(name).__file__
-
-
-def load(name: str) -> ml_collections.ConfigDict:
-  """Returns experiment `name`'s config, or raises UserError listing them."""
-  return module(name).get_config()
-
-
 def grid_axes(config) -> tuple[str, ...]:
   """Returns the grid axes that this config varies, in declaration order."""
   return tuple(a for a in GRID_AXES if len(config.grid[a]) > 0)
@@ -206,7 +180,7 @@ def validate(config) -> None:
   """Raises UserError for the first invalid value, naming what is valid.
 
   Runs before any data is loaded or anything compiles. Checks that need the
-  data (batch size vs. dataset size) live in `jaxmem.train`.
+  data (batch size vs. dataset size) live in `jaxmem.run`.
   """
   # pylint: disable=g-import-not-at-top
   from jaxmem import datasets
@@ -232,7 +206,6 @@ def validate(config) -> None:
   errors.check_choice("config.record_history", config.record_history,
                       ("auto", "on", "off"))
   errors.check_choice("config.cache_inputs", config.cache_inputs, ("auto", "on", "off"))
-  errors.check_choice("config.epoch_driver", config.epoch_driver, ("scan", "host"))
   _integers(config.depth, dict(k=(0, None)), "config.depth.")
   if config.first_seed + config.num_seeds > 2**31:
     raise errors.UserError(
@@ -338,3 +311,54 @@ def lane_points(config) -> list[dict]:
     resolved.update({a: v for a, v in coords.items() if a != "condition"})
     points.append(dict(coords=coords, **resolved))
   return points
+
+
+# Fields that change how a run executes but not its results: a run may be
+# resumed with other values of these.
+EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size",
+                  "checkpoint_every_epochs", "checkpoint_keep", "tensorboard",
+                  "cache_inputs")
+
+
+def _jsonable(tree: dict) -> dict:
+  """A config dict as JSON gives it back (tuples as lists)."""
+  return json.loads(json.dumps(tree, default=str))
+
+
+def merge_stored(stored: dict) -> ml_collections.ConfigDict:
+  """A config as a workdir stored it, merged onto today's `base_config()`:
+  fields added since take their defaults, fields since removed are dropped
+  (with a warning)."""
+  config = base_config()
+
+  def merge(node, values, prefix):
+    for key, value in values.items():
+      if key not in node:
+        logging.warning("stored config field %s%s is no longer used", prefix, key)
+      elif isinstance(node[key], ml_collections.ConfigDict) and isinstance(value, dict):
+        merge(node[key], value, f"{prefix}{key}.")
+      else:
+        node[key] = tuple(value) if isinstance(value, list) else value
+  merge(config, stored, "config.")
+  return config
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
+def diff(old: dict, new: dict) -> list[str]:
+  """The keys whose values differ between two configs (as dicts), ignoring
+  EXECUTION_KEYS. A field the old config lacks (added since) counts as its
+  default; one today's config lacks (removed since) is ignored."""
+  defaults = _flatten(_jsonable(base_config().to_dict()))
+  old, new = (_flatten(_jsonable(c)) for c in (old, new))
+  old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+  return sorted(k for k in old.keys() | new.keys()
+                if k not in EXECUTION_KEYS and k in defaults and old.get(k) != new.get(k))

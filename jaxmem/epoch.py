@@ -1,104 +1,138 @@
-"""A run's compiled programs: the epoch (one lax.scan, or its steps driven
-from the host) and the measures due after an epoch.
+"""The epoch: one lane's programs for an epoch and after it, and their compiled forms.
 
-Each is a one-lane program from jaxmem.measures, lifted over the lanes by the
-run's plan (jaxmem.execution) and compiled ahead of time, so that training
-time never includes compiling.
+For ONE lane, an epoch is a `lax.scan` of train steps over a fresh permutation
+of its training examples, followed by the measures that see each example's
+correctness when it was presented (`in_epoch`); after it, the measures due
+that epoch (evaluation, critical samples, depth...). `Programs` lifts both
+over the run's lanes (jaxmem.execution) and compiles them ahead of time, so
+that training time never includes compiling. Only the accumulators of the
+measures a program runs go in and out of it.
 """
 
+import functools
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxmem import lanes
 from jaxmem import measures as measures_lib
+from jaxmem import steps
+
+
+def epoch_order(task: steps.Task, lane: lanes.Lane, epoch: jax.Array) -> jax.Array:
+  """int32 [S, B]: the examples of each of the epoch's steps (0-based epoch):
+  a fresh permutation of the lane's subset from its order key, the remainder
+  dropped."""
+  steps_, batch = task.steps_per_epoch, task.config.batch_size
+  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch),
+                                 lane.subset.shape[0])
+  return lane.subset[order[:steps_ * batch]].reshape(steps_, batch)
+
+
+def train_epoch(task: steps.Task, data: steps.Data, lane: lanes.Lane,
+                state: steps.TrainState, epoch: jax.Array
+                ) -> tuple[steps.TrainState, dict[str, Any]]:
+  """Trains one lane for one epoch (0-based): a lax.scan over its steps.
+
+  Returns:
+    The new state, and {"steps": float32 [3] sums over the epoch's steps (see
+    steps.train_step), "diverged": the state's divergence step, "presented":
+    int8 [N], each example's correctness when it was presented this epoch (1
+    or 0; -1 if it was not: held out, or in the dropped remainder)}.
+  """
+  order = epoch_order(task, lane, epoch)
+  state, (sums, correct) = jax.lax.scan(
+      functools.partial(steps.train_step, task, data, lane), state, order)
+  n = data.train_labels.shape[0]
+  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
+      correct.reshape(-1))
+  return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
+                     presented=presented)
+
+
+def _update(chosen: list[measures_lib.Measure], ctx: measures_lib.Context,
+            accumulators: dict) -> tuple[dict, dict]:
+  """Runs each measure's update on its own accumulators; returns them and
+  each measure's per-lane sums."""
+  accumulators, sums = dict(accumulators), {}
+  for m in chosen:
+    accumulators[m.name], sums[m.name] = m.update(ctx, accumulators[m.name])
+  return accumulators, sums
+
+
+def one_lane_epoch(task: steps.Task, chosen: list[measures_lib.Measure]):
+  """ONE lane's epoch: fn(data, lane, train, accumulators, epoch 0-based) ->
+  (train, accumulators, out), `accumulators` those of the in-epoch measures
+  only, out = train_epoch's outputs and each in-epoch measure's sums."""
+  inside = [m for m in chosen if m.in_epoch]
+
+  def run(data, lane, train, accumulators, epoch):
+    train, out = train_epoch(task, data, lane, train, epoch)
+    ctx = measures_lib.Context(task, data, lane, train, epoch + 1, out["presented"])
+    accumulators, sums = _update(inside, ctx, accumulators)
+    return train, accumulators, {**out, **sums}
+  return run
+
+
+def one_lane_after(task: steps.Task, chosen: list[measures_lib.Measure]):
+  """ONE lane's measures after an epoch: fn(data, lane, train, accumulators,
+  epoch 1-based) -> (accumulators, {name: sums}), `accumulators` theirs only."""
+
+  def run(data, lane, train, accumulators, epoch):
+    return _update(chosen, measures_lib.Context(task, data, lane, train, epoch),
+                   accumulators)
+  return run
+
+
+def _only(state: steps.State, names) -> dict:
+  return {name: state.accumulators[name] for name in names}
 
 
 class Programs:
-  """The run's compiled programs: the epoch, and the measures due after an
-  epoch, compiled the first time a combination of measures is due."""
+  """A run's compiled programs: the epoch, and the measures due after an
+  epoch, compiled the first time a combination of them is due."""
 
-  def __init__(self, the_run, state):
-    self.run, self.state = the_run, state
-    self.after = [m for m in the_run.measures if not m.in_epoch]
-    self.inside = measures_lib.in_epoch_names(list(the_run.measures))
+  def __init__(self, run, state: steps.State):
+    self.run, self.state = run, state
+    self.after = [m for m in run.measures if not m.in_epoch]
+    self.inside = tuple(m.name for m in run.measures if m.in_epoch)
     start = time.perf_counter()
-    records = self.records(state, self.inside)
-    if the_run.plan.epoch_driver == "host":
-      self._host_driven(the_run, state, records)
-    else:
-      fn = the_run.plan.lift(measures_lib.epoch_program(the_run.task,
-                                                        list(the_run.measures)),
-                             lane_args=(1, 2, 3))
-      self.epoch_fn = jax.jit(fn, donate_argnums=(2, 3)).lower(
-          the_run.data, the_run.lane, state.train, records, jnp.int32(0)).compile()
+    fn = run.plan.lift(one_lane_epoch(run.task, list(run.measures)),
+                       lane_args=(1, 2, 3))
+    self._epoch = jax.jit(fn, donate_argnums=(2, 3)).lower(
+        run.data, run.constants, state.train, _only(state, self.inside),
+        jnp.int32(0)).compile()
     self._after = {}
     self.compile_s = time.perf_counter() - start
 
-  def _host_driven(self, the_run, state, records) -> None:
-    """Compiles the epoch as its steps, each a program of its own, driven
-    from the host with the training state donated (config.epoch_driver)."""
-    plan, lane, data, zero = the_run.plan, the_run.lane, the_run.data, jnp.int32(0)
-    order_fn, step_fn, finish_fn = measures_lib.host_driven_programs(
-        the_run.task, list(the_run.measures))
-    order_fn = jax.jit(plan.lift(order_fn, lane_args=(0,)))
-    step_fn = jax.jit(plan.lift(step_fn, lane_args=(1, 2, 3)), donate_argnums=(2,))
-    finish_fn = jax.jit(plan.lift(finish_fn, lane_args=(1, 2, 3, 4, 5, 6)),
-                        donate_argnums=(3,))
-    order = jax.eval_shape(order_fn, lane, zero)  # [L, S, B]
-    index = jax.ShapeDtypeStruct(order.shape[:1] + order.shape[2:], order.dtype)
-    _, (step_sums, step_correct) = jax.eval_shape(step_fn, data, lane, state.train,
-                                                  index)
-    stacked = lambda x: jax.ShapeDtypeStruct(x.shape[:1] + order.shape[1:2] + x.shape[1:],
-                                             x.dtype)
-    self._order = order_fn.lower(lane, zero).compile()
-    self._step = step_fn.lower(data, lane, state.train, index).compile()
-    self._finish = finish_fn.lower(data, lane, state.train, records, order,
-                                   stacked(step_sums), stacked(step_correct),
-                                   zero).compile()
-
-    def epoch_fn(data, lane, train, records, epoch):
-      order = self._order(lane, epoch)
-      sums, correct = [], []
-      for s in range(order.shape[1]):
-        train, (step_sums, step_correct) = self._step(data, lane, train, order[:, s])
-        sums.append(step_sums)
-        correct.append(step_correct)
-      records, out = self._finish(data, lane, train, records, order,
-                                  jnp.stack(sums, 1), jnp.stack(correct, 1), epoch)
-      return train, records, out
-    self.epoch_fn = epoch_fn
-
-  @staticmethod
-  def records(state, names) -> dict:
-    return {name: state.records[name] for name in names}
-
-  def epoch(self, state, epoch: int):
-    """Trains an epoch; the in-epoch measures' accumulators go in and out."""
-    train, records, out = self.epoch_fn(self.run.data, self.run.lane, state.train,
-                                        self.records(state, self.inside),
-                                        jnp.int32(epoch))
-    return state.replace(train=train, records={**state.records, **records}), out
+  def epoch(self, state: steps.State, epoch: int) -> tuple[steps.State, dict]:
+    """Trains epoch `epoch` (0-based); the in-epoch accumulators go in and out."""
+    train, accumulators, out = self._epoch(
+        self.run.data, self.run.constants, state.train, _only(state, self.inside),
+        jnp.int32(epoch))
+    return state.replace(train=train,
+                         accumulators={**state.accumulators, **accumulators}), out
 
   def due(self, epoch: int) -> tuple[str, ...]:
     """The after-epoch measures due after `epoch` (1-based)."""
     return tuple(m.name for m in self.after if m.due(self.run.config, epoch))
 
-  def compile_after(self, names: tuple[str, ...]) -> None:
-    """Compiles the program of these after-epoch measures, once."""
+  def after_epoch(self, state: steps.State, names: tuple[str, ...], epoch: int
+                  ) -> tuple[steps.State, dict]:
+    """Runs the measures `names` after `epoch` (1-based), compiling their
+    program the first time (its seconds count as compiling, not training)."""
     if names not in self._after:
       start = time.perf_counter()
       chosen = [m for m in self.after if m.name in names]
-      fn = self.run.plan.lift(measures_lib.after_program(self.run.task, chosen),
+      fn = self.run.plan.lift(one_lane_after(self.run.task, chosen),
                               lane_args=(1, 2, 3))
       self._after[names] = jax.jit(fn, donate_argnums=(3,)).lower(
-          self.run.data, self.run.lane, self.state.train,
-          self.records(self.state, names), jnp.int32(1)).compile()
+          self.run.data, self.run.constants, self.state.train,
+          _only(self.state, names), jnp.int32(1)).compile()
       self.compile_s += time.perf_counter() - start
-
-  def after_epoch(self, state, names: tuple[str, ...], epoch: int):
-    """Runs the measures `names` after `epoch` (1-based); only their
-    accumulators go in and out."""
-    records, out = self._after[names](self.run.data, self.run.lane, state.train,
-                                      self.records(state, names), jnp.int32(epoch))
-    return state.replace(records={**state.records, **records}), out
+    accumulators, out = self._after[names](
+        self.run.data, self.run.constants, state.train, _only(state, names),
+        jnp.int32(epoch))
+    return state.replace(accumulators={**state.accumulators, **accumulators}), out

@@ -1,7 +1,7 @@
 """The one exception type that reaches the user as a one-line message.
 
 Anything a user can get wrong (a flag, a config value, a missing data file) raises
-`UserError` before any compilation; `jaxmem.main` prints its message on one line
+`UserError` before any compilation; the commands print its message on one line
 and exits with status 2. Every other exception is a bug and keeps its traceback.
 """
 

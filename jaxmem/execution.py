@@ -196,26 +196,12 @@ def over_lanes(fn, num_lanes: int, chunk: int, num_devices: int = 1,
   return run
 
 
-def over_examples(fn):
-  """vmaps fn over a leading example axis of every argument.
-
-  For per-example randomness (a key per example index, so that an example's
-  draw does not depend on which others share its batch). Lanes are lifted by
-  `over_lanes` only; this is the one other batching, kept here so that
-  every vmap of jaxmem lives in this module.
-  """
-  return jax.vmap(fn)
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
   """How one run's lanes execute."""
   num_lanes: int
   chunk: int  # Lanes vmapped together on a device.
   num_devices: int  # Devices the lanes are split over.
-  # How an epoch's steps run: "scan" (one program) or "host" (a program per
-  # step, called from the host); see config.epoch_driver.
-  epoch_driver: str = "scan"
 
   def lift(self, fn, lane_args: tuple[int, ...] = (1, 2)):
     """over_lanes(fn, lane_args=...) with this plan: the only way jaxmem's
@@ -279,7 +265,6 @@ class Plan:
                 processes=jax.process_count(),
                 device_processes=[d.process_index for d in devices()[:self.num_devices]],
                 lane_chunk=self.chunk,
-                epoch_driver=self.epoch_driver,
                 lanes_per_device=-(-self.num_lanes // self.num_devices))
 
 
@@ -308,5 +293,4 @@ def plan(config, num_lanes: int, bytes_per_lane: int | None = None) -> Plan:
         f"{num_lanes} lanes over {available} devices of {jax.process_count()} "
         "processes: every device needs a lane; use more seeds or fewer processes")
   used = min(wanted, num_lanes)
-  return Plan(num_lanes, lane_chunk(config, num_lanes, used, bytes_per_lane), used,
-              config.epoch_driver)
+  return Plan(num_lanes, lane_chunk(config, num_lanes, used, bytes_per_lane), used)

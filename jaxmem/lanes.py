@@ -1,19 +1,27 @@
-"""Lanes: the grid x seeds of a config, expanded into per-lane values and keys.
+"""Lanes: everything about a lane, one complete training run of a sweep.
 
-A lane is one training run. Its random keys depend only on the config's `seed`
-and the lane's seed index, never on how many lanes run beside it or in what
-order: a sweep grown from 8 to 32 seeds reproduces its first 8 seeds, and lanes
-of different grid points with the same seed index share their initialization,
-data order and (per-seed) corruption draw, so conditions are compared paired.
+The config's grid x seeds expand into lanes (`expand`: their identities on the
+host); each lane's constants live on the device as one pytree (`Lane`, with a
+leading lane axis there): its hyperparameters, the labels it trains on, the
+subset it trains on, its input corruption and its random keys.
+
+A lane's keys depend only on the config's `seed` and the lane's seed index,
+never on how many lanes run beside it or in what order: a sweep grown from 8
+to 32 seeds reproduces its first 8 seeds, and lanes of different grid points
+with the same seed index share their initialization, data order and
+(per-seed) corruption draw, so conditions are compared paired.
 """
 
 import dataclasses
 
+from flax import struct
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxmem.datasets import corruption
 from jaxmem import config as config_lib
+from jaxmem import execution
+from jaxmem.datasets import corruption
 
 # Named random streams, split from a lane's key by fold_in with these constants.
 STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
@@ -92,6 +100,68 @@ def expand(config) -> Lanes:
           [kinds.index(p["input_corruption"]) for p in lane_points],
           np.int32),
   )
+
+
+class Lane(struct.PyTreeNode):
+  """One lane's constants: what makes this run different from the others."""
+  hparams: dict[str, jax.Array]  # learning_rate, weight_decay, momentum: []
+  labels: jax.Array  # int32 [N], the labels this lane trains on
+  subset: jax.Array  # int32 [M], the training examples it trains on (M <= N)
+  input_code: jax.Array  # int32 [], a position in Task.input_kinds
+  keys: dict[str, jax.Array]  # uint32 [2] per stream in STREAMS
+  # float32 {"train": [N, H, W, C], "test": [M, H, W, C]}: the lane's corrupted
+  # images, computed once (config.cache_inputs), or None: made at each use.
+  images: dict[str, jax.Array] | None = None
+
+
+def subset_size(config, num_train: int) -> int:
+  """The number of training examples each lane trains on."""
+  if config.subset_ratio:
+    return max(1, round(config.subset_ratio * num_train))
+  return num_train
+
+
+def abstract(config, num_train: int) -> Lane:
+  """One lane's constants as shapes and dtypes (no images)."""
+  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+  scalar = jax.ShapeDtypeStruct((), jnp.float32)
+  return Lane(
+      hparams={k: scalar for k in ("learning_rate", "weight_decay", "momentum")},
+      labels=jax.ShapeDtypeStruct((num_train,), jnp.int32),
+      subset=jax.ShapeDtypeStruct((subset_size(config, num_train),), jnp.int32),
+      input_code=jax.ShapeDtypeStruct((), jnp.int32),
+      keys={name: key for name in STREAMS})
+
+
+def constants(config, plan: execution.Plan, lanes: Lanes, train_labels: jax.Array,
+              num_classes: int) -> Lane:
+  """Every lane's constants [L] on the devices: keys, the labels it trains on
+  (its label corruption applied) and its subset, each made by a one-lane
+  function lifted by the plan.
+
+  Args:
+    train_labels: int32 [N], the clean labels, on the devices.
+  """
+  shared = config.corruption_draw == "shared"
+  per_lane = plan.put(dict(seed_index=lanes.seed_index, level=lanes.label_corruption,
+                           hparams=lanes.hparams, input_code=lanes.input_code))
+  keys = jax.jit(plan.lift(lambda s: lane_keys(config.seed, s, shared),
+                           lane_args=(0,)))(per_lane["seed_index"])
+
+  def corrupt(labels, key, level):
+    return corruption.corrupt_labels(key, labels, num_classes, level,
+                                     config.label_corruption_kind)[0]
+  labels = jax.jit(plan.lift(corrupt, lane_args=(1, 2)))(
+      train_labels, keys["corruption"], per_lane["level"])
+  n = train_labels.shape[0]
+  m = subset_size(config, n)
+  if m < n:
+    draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
+  else:
+    draw = lambda key: jnp.arange(n, dtype=jnp.int32)
+  subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
+  return Lane(hparams=per_lane["hparams"], labels=labels, subset=subset,
+              input_code=per_lane["input_code"], keys=keys)
 
 
 def lane_keys(seed: int, seed_index: jax.Array, shared_corruption: bool) -> dict:

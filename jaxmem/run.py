@@ -3,17 +3,15 @@
 Built once from a config (`Run.build`), or from what a workdir holds
 (`Run.from_workdir`: its stored config merged onto today's defaults, its newest
 checkpoint restored against the abstract shapes of the state). Training,
-analysis, reports and the scripts all start from one; nothing re-derives the
+analysis, results and the scripts all start from one; nothing re-derives the
 setup by hand.
 
-Every program over lanes goes through `plan.lift`: the keys, the label
-corruption, the subset draws and the initial state here, the epoch and the
-measures in jaxmem.train.
+Every program over lanes goes through `plan.lift`: the lane constants and the
+initial state here (jaxmem.lanes), the epoch and the measures in jaxmem.epoch.
 """
 
 import dataclasses
 import functools
-import json
 import platform
 from typing import Any
 
@@ -21,53 +19,30 @@ from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
-from jaxmem.runtime import budget
-from jaxmem.workdir import checkpoint
-from jaxmem.datasets import corruption
+from jaxmem import config as config_lib
 from jaxmem import datasets
-from jaxmem.runtime import distributed
+from jaxmem import epoch as epoch_lib
 from jaxmem import errors
 from jaxmem import execution
-from jaxmem import config as config_lib
 from jaxmem import lanes as lanes_lib
 from jaxmem import measures as measures_lib
 from jaxmem import models
-from jaxmem.datasets import preprocess
-from jaxmem.workdir import files
 from jaxmem import steps
-
-
-def subset_size(config, num_train: int) -> int:
-  """The number of training examples each lane trains on."""
-  if config.subset_ratio:
-    return max(1, round(config.subset_ratio * num_train))
-  return num_train
-
-
-def merged_config(stored: dict) -> ml_collections.ConfigDict:
-  """A stored config merged onto today's `base_config()`: fields added since
-  take their defaults, fields since removed are dropped (with a warning)."""
-  config = config_lib.base_config()
-
-  def merge(node, values, prefix):
-    for key, value in values.items():
-      if key not in node:
-        logging.warning("stored config field %s%s is no longer used", prefix, key)
-      elif isinstance(node[key], ml_collections.ConfigDict) and isinstance(value, dict):
-        merge(node[key], value, f"{prefix}{key}.")
-      else:
-        node[key] = tuple(value) if isinstance(value, list) else value
-  merge(config, stored, "config.")
-  return config
+from jaxmem import version
+from jaxmem.datasets import preprocess
+from jaxmem.runtime import budget
+from jaxmem.runtime import distributed
+from jaxmem.workdir import checkpoint
+from jaxmem.workdir import files
+from jaxmem.workdir import formats
 
 
 def _check_against_data(config, ds: datasets.Dataset) -> None:
   n, (h, w, _) = len(ds.train.labels), ds.train.images.shape[1:]
-  m = subset_size(config, n)
+  m = lanes_lib.subset_size(config, n)
   if config.batch_size > m:
     what = f"the {n} training examples" if m == n else \
         f"each lane's subset of {m} of the {n} training examples"
@@ -80,15 +55,6 @@ def _check_against_data(config, ds: datasets.Dataset) -> None:
         f"{h}x{w} images of {config.dataset}; valid: 0..{min(h, w)}")
 
 
-def _model_kwargs(config) -> dict:
-  kwargs = {}
-  if config.model == "mlp":
-    kwargs["widths"] = tuple(config.mlp_widths)
-  if config.dropout_rate:
-    kwargs["dropout_rate"] = config.dropout_rate
-  return kwargs
-
-
 @dataclasses.dataclass(frozen=True)
 class Run:
   """Everything one run's programs need; frozen.
@@ -97,12 +63,12 @@ class Run:
     config: the experiment's ConfigDict.
     dataset: the splits on the host, with their example ids.
     lanes: every lane's identity on the host.
-    task: what the compiled programs see as constants.
-    info: static sizes the measures use.
+    task: what the compiled programs see as constants, and the sizes the
+      measures use.
     measures: the measures the config enables.
     plan: how the lane axis executes.
     data: the data set on the device, shared by the lanes.
-    lane: the lanes' constants [L] on the device (keys, labels, subsets).
+    constants: the lanes' constants [L] on the device (keys, labels, subsets).
     state: the lanes' state [L] (training state and accumulators): initial
       for `build`, restored for `from_workdir`; None for `build(initial=False)`.
   """
@@ -110,11 +76,10 @@ class Run:
   dataset: datasets.Dataset
   lanes: lanes_lib.Lanes
   task: steps.Task
-  info: measures_lib.Info
   measures: tuple[measures_lib.Measure, ...]
   plan: execution.Plan
   data: steps.Data
-  lane: steps.Lane
+  constants: lanes_lib.Lane
   state: steps.State | None
 
   @property
@@ -130,33 +95,25 @@ class Run:
     """
     config_lib.validate(config)
     budget.check_data(config)
-    ds = datasets.load(config.dataset, data_dir,
-                       train_size=config.train_size or None,
-                       test_size=config.test_size or None,
-                       synthetic=config.synthetic.to_dict(),
-                       train_indices=config.train_indices)
+    ds = datasets.from_config(config, data_dir)
     _check_against_data(config, ds)
-    try:
-      model = models.create(config.model, ds.num_classes, **_model_kwargs(config))
-    except TypeError as e:
-      raise errors.UserError(
-          f"model {config.model} does not take these options: {e}") from None
-    n, m = len(ds.train.labels), len(ds.test.labels)
-    task = steps.Task(config=config, model=model,
-                      has_batch_norm=models.has_batch_norm(config.model),
-                      num_classes=ds.num_classes,
-                      steps_per_epoch=subset_size(config, n) // config.batch_size,
-                      input_kinds=lanes_lib.input_kinds(config))
-    info = measures_lib.Info(config, n, m, subset_size(config, n), ds.num_classes)
-    enabled = tuple(measures_lib.enabled(config))
+    model = models.from_config(config, ds.num_classes)
     shape = preprocess.output_shape(ds.train.images.shape[1:], config.preprocess.crop)
-    init = functools.partial(_init_state, task, enabled, info, shape)
-    one_lane = _abstract_lane(config, n)
+    n, m = len(ds.train.labels), len(ds.test.labels)
+    subset = lanes_lib.subset_size(config, n)
+    task = steps.Task(config=config, model=model,
+                      has_batch_norm=models.has_batch_norm(model, shape),
+                      num_classes=ds.num_classes, num_train=n, num_test=m,
+                      subset_size=subset, steps_per_epoch=subset // config.batch_size,
+                      input_kinds=lanes_lib.input_kinds(config))
+    enabled = tuple(measures_lib.enabled(config))
+    init = functools.partial(_init_state, task, enabled, shape)
+    one_lane = lanes_lib.abstract(config, n)
     one_state = jax.eval_shape(init, one_lane)
     num_lanes = lanes_lib.count(config)
     memory = budget.Memory(
         num_lanes, budget.tree_bytes(one_state.train) + budget.tree_bytes(one_lane),
-        num_lanes * budget.tree_bytes(one_state.records), 0,
+        num_lanes * budget.tree_bytes(one_state.accumulators), 0,
         ds.train.images.nbytes + ds.test.images.nbytes)
     budget.check_memory(memory, execution.devices(), jax.default_backend())
     logging.info("%s", datasets.describe(ds))  # The one line about the data.
@@ -171,10 +128,11 @@ class Run:
     plan = execution.plan(config, len(lanes),
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
     data = plan.replicate(host_data)  # Once on every device.
-    lane = _lane_constants(config, plan, data, lanes, ds.num_classes)
-    lane = _cache_inputs(config, task, plan, data, lane, ds, memory)
-    state = jax.jit(plan.lift(init, lane_args=(0,)))(lane) if initial else None
-    return cls(config, ds, lanes, task, info, enabled, plan, data, lane, state)
+    constants = lanes_lib.constants(config, plan, lanes, data.train_labels,
+                                    ds.num_classes)
+    constants = _cache_inputs(config, task, plan, data, constants, memory)
+    state = jax.jit(plan.lift(init, lane_args=(0,)))(constants) if initial else None
+    return cls(config, ds, lanes, task, enabled, plan, data, constants, state)
 
   @classmethod
   def from_workdir(cls, path, data_dir=None, require_done: bool = True) -> "Run":
@@ -186,17 +144,19 @@ class Run:
       require_done: only a finished run (its final checkpoint).
 
     Raises:
-      UserError: not finished (when required), still running, or no usable
-        checkpoint.
+      UserError: not finished (when required), still running, written by a
+        jaxmem whose checkpoints this one cannot read, or no usable checkpoint.
     """
     wd = files.Workdir(path)
     if require_done:
       wd.require_done()
-    config = merged_config(wd.read_json("config.json")["config"])
+    written = formats.of(wd)
+    config = config_lib.merge_stored(wd.read_json("config.json")["config"])
     run = cls.build(config, data_dir, initial=False)
     ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
     try:
-      restored = ckpts.restore(run.checkpoint_tree(abstract=True), run.num_lanes)
+      restored = ckpts.restore(run.checkpoint_tree(abstract=True), run.num_lanes,
+                               renames=written.renames)
     finally:
       ckpts.close()
     if restored is None or (require_done and restored[0] != config.num_epochs):
@@ -207,10 +167,10 @@ class Run:
   def abstract_state(self):
     """The state's shapes and dtypes, with the lane axis."""
     one = jax.eval_shape(functools.partial(
-        _init_state, self.task, self.measures, self.info,
+        _init_state, self.task, self.measures,
         preprocess.output_shape(self.dataset.train.images.shape[1:],
                                 self.config.preprocess.crop)),
-        _abstract_lane(self.config, self.info.num_train))
+        lanes_lib.abstract(self.config, self.task.num_train))
     lanes = self.plan.padded_lanes
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct((lanes,) + x.shape, x.dtype), one)
 
@@ -218,14 +178,15 @@ class Run:
     """What a checkpoint holds of the arrays: state, lane constants,
     divergence; every leaf with the (padded) lane axis first."""
     lanes = self.plan.padded_lanes
-    constants = self.lane.replace(images=None)  # Cached inputs are remade, not saved.
+    constants = self.constants.replace(images=None)  # Cached inputs are remade.
     if abstract:
-      lane = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), constants)
-      return dict(state=self.abstract_state(), lane=lane,
+      constants = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                               constants)
+      return dict(state=self.abstract_state(), constants=constants,
                   diverged_epoch=jax.ShapeDtypeStruct((lanes,), np.int32))
     diverged = np.asarray(diverged_epoch, np.int32)
     diverged = np.concatenate([diverged, np.full(lanes - len(diverged), -1, np.int32)])
-    return dict(state=state, lane=constants, diverged_epoch=diverged)
+    return dict(state=state, constants=constants, diverged_epoch=diverged)
 
   def host(self, tree):
     """Lane-axis device arrays (or numpy) as numpy of the run's lanes [L, ...],
@@ -238,12 +199,12 @@ class Run:
     compiled epoch program): what sizing a sweep needs.
 
     Returns:
-      train_state (parameters, optimizer, BatchNorm), records (per-example
-      accumulators), constants (keys, labels, subset), epoch_sums (what one
+      train_state (parameters, optimizer, BatchNorm), accumulators
+      (per-example), constants (keys, labels, subset), epoch_sums (what one
       epoch sends to the host), and with `compiled` working (the epoch
       program's footprint, state included, data set excluded).
     """
-    one_lane = _abstract_lane(self.config, self.info.num_train)
+    one_lane = lanes_lib.abstract(self.config, self.task.num_train)
     one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
                        self.abstract_state())
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.data)
@@ -251,14 +212,15 @@ class Run:
     out = jax.eval_shape(fn, abstract, one_lane, one, jnp.int32(0))[2]
     out.pop("presented")  # On the device; only the history store takes it home.
     sizes = dict(train_state=budget.tree_bytes(one.train),
-                 records=budget.tree_bytes(one.records),
+                 accumulators=budget.tree_bytes(one.accumulators),
                  constants=budget.tree_bytes(one_lane), epoch_sums=budget.tree_bytes(out))
     if compiled:
       sizes["working"] = execution.lane_bytes(fn, abstract, one_lane, one, jnp.int32(0))
     return sizes
 
   def describe(self) -> dict:
-    """config.json's content: the config, the lanes, randomness, data, plan."""
+    """config.json's content: the config, the lanes, randomness, data, plan,
+    and the jaxmem and workdir format that wrote it."""
     ds = self.dataset
     return dict(
         config=self.config.to_dict(),
@@ -268,66 +230,31 @@ class Run:
         dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                      train_shape=ds.train.images.shape, test_shape=ds.test.images.shape),
         measures=[m.name for m in self.measures],
-        execution=dict(self.plan.describe(), cached_inputs=self.lane.images is not None),
-        versions=dict(python=platform.python_version(), jax=jax.__version__,
+        execution=dict(self.plan.describe(),
+                       cached_inputs=self.constants.images is not None),
+        versions=dict(jaxmem=version.__version__, workdir_format=formats.FORMAT,
+                      python=platform.python_version(), jax=jax.__version__,
                       flax=flax.__version__, optax=optax.__version__,
                       numpy=np.__version__))
 
 
-def _abstract_lane(config, num_train: int) -> steps.Lane:
-  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-  scalar = jax.ShapeDtypeStruct((), jnp.float32)
-  return steps.Lane(
-      hparams={k: scalar for k in ("learning_rate", "weight_decay", "momentum")},
-      labels=jax.ShapeDtypeStruct((num_train,), jnp.int32),
-      subset=jax.ShapeDtypeStruct((subset_size(config, num_train),), jnp.int32),
-      input_code=jax.ShapeDtypeStruct((), jnp.int32),
-      keys={name: key for name in lanes_lib.STREAMS})
-
-
-def _init_state(task, enabled, info, image_shape, lane: steps.Lane) -> steps.State:
+def _init_state(task, enabled, image_shape, lane: lanes_lib.Lane) -> steps.State:
   """One lane's initial state: parameters, optimizer, accumulators."""
   return steps.State(train=steps.init_state(task, lane, image_shape),
-                     records=measures_lib.init(list(enabled), info))
+                     accumulators=measures_lib.init(list(enabled), task))
 
 
-def _lane_constants(config, plan, data, lanes, num_classes) -> steps.Lane:
-  """Every lane's keys, trained labels and subset, lifted by the plan."""
-  shared = config.corruption_draw == "shared"
-  per_lane = plan.put(dict(seed_index=lanes.seed_index,
-                           level=lanes.label_corruption, hparams=lanes.hparams,
-                           input_code=lanes.input_code))
-  keys = jax.jit(plan.lift(lambda s: lanes_lib.lane_keys(config.seed, s, shared),
-                           lane_args=(0,)))(per_lane["seed_index"])
-
-  def corrupt(labels, key, level):
-    return corruption.corrupt_labels(key, labels, num_classes, level,
-                                     config.label_corruption_kind)[0]
-  labels = jax.jit(plan.lift(corrupt, lane_args=(1, 2)))(
-      data.train_labels, keys["corruption"], per_lane["level"])
-  n = data.train_labels.shape[0]
-  m = subset_size(config, n)
-  if m < n:
-    draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
-  else:
-    draw = lambda key: jnp.arange(n, dtype=jnp.int32)
-  subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
-  return steps.Lane(hparams=per_lane["hparams"], labels=labels, subset=subset,
-                    input_code=per_lane["input_code"], keys=keys)
-
-
-def _cache_inputs(config, task, plan, data, lane, ds,
-                  memory: budget.Memory) -> steps.Lane:
+def _cache_inputs(config, task, plan, data, constants: lanes_lib.Lane,
+                  memory: budget.Memory) -> lanes_lib.Lane:
   """The lanes with their corrupted images computed once (config.cache_inputs),
   if they have input corruptions and "auto" finds the copies small enough."""
   if config.cache_inputs == "off" or set(task.input_kinds) <= {"none"}:
-    return lane
-  n, m = len(ds.train.labels), len(ds.test.labels)
-  shape = ds.train.images.shape[1:]
-  one = (n + m) * int(np.prod(shape)) * 4
+    return constants
+  n, m = task.num_train, task.num_test
+  one = (n + m) * int(np.prod(data.train_images.shape[1:])) * 4
   per_device = -(-plan.padded_lanes // plan.num_devices) * one
   if config.cache_inputs == "auto" and per_device > 2**30:
-    return lane
+    return constants
   budget.check_memory(dataclasses.replace(
       memory, state_per_lane=memory.state_per_lane + one),
                       execution.devices(), jax.default_backend())
@@ -335,15 +262,16 @@ def _cache_inputs(config, task, plan, data, lane, ds,
   def corrupted(data, lane):
     return {split: steps.pixels(task, data, lane, jnp.arange(size), split)
             for split, size in (("train", n), ("test", m))}
-  return lane.replace(images=jax.jit(plan.lift(corrupted, lane_args=(1,)))(data, lane))
+  return constants.replace(
+      images=jax.jit(plan.lift(corrupted, lane_args=(1,)))(data, constants))
 
 
 def _one_lane_epoch(task, enabled):
   """The epoch program of ONE lane, as (data, lane, state, epoch) -> (train,
-  in-epoch records, per-lane sums)."""
-  inside = measures_lib.in_epoch_names(list(enabled))
-  fn = measures_lib.epoch_program(task, list(enabled))
-  return lambda d, l, s, e: fn(d, l, s.train, {k: s.records[k] for k in inside}, e)
+  in-epoch accumulators, per-lane sums)."""
+  inside = tuple(m.name for m in enabled if m.in_epoch)
+  fn = epoch_lib.one_lane_epoch(task, list(enabled))
+  return lambda d, l, s, e: fn(d, l, s.train, {k: s.accumulators[k] for k in inside}, e)
 
 
 def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
@@ -353,9 +281,3 @@ def _bytes_per_lane(task, enabled, data, lane, state) -> int | None:
     return None
   return execution.lane_bytes(_one_lane_epoch(task, enabled), data, lane, state,
                               jnp.int32(0))
-
-
-def stored_config(path) -> dict:
-  """A workdir's config as stored, merged onto today's defaults, as a dict."""
-  return json.loads(files.dumps(merged_config(
-      files.Workdir(path).read_json("config.json")["config"]).to_dict()))

@@ -1,35 +1,63 @@
-"""One lane's training: init, loss, train step, evaluation and the scanned epoch.
+"""One lane's training: its task, state, initialization, train step and evaluation.
 
 Everything here is written for a single training run and knows nothing of the
-lane axis; jaxmem.execution lifts it over the lanes in one place. Sums and counts come
-out of the epoch; rates are computed on the host.
+lane axis; jaxmem.execution lifts it over the lanes in one place, and
+jaxmem.epoch strings the steps into an epoch. Sums and counts come out of the
+step; rates are computed on the host.
 """
 
 import dataclasses
-import functools
 from typing import Any
 
 import flax.linen as nn
 from flax import struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxmem.datasets import corruption
+from jaxmem import lanes
 from jaxmem import optim
-from jaxmem.models import precision
+from jaxmem.datasets import corruption
 from jaxmem.datasets import preprocess
+from jaxmem.models import precision
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """What every lane of a run shares and the compiler sees as constants."""
+  """What every lane of a run shares, that the compiler sees as constants, and
+  the static sizes the measures are shaped and judged by."""
   config: Any  # The experiment's ConfigDict (read-only here).
   model: nn.Module
   has_batch_norm: bool
   num_classes: int
+  num_train: int  # N, the training examples (those held out by subsets too).
+  num_test: int  # M.
+  subset_size: int  # The training examples each lane trains on.
   steps_per_epoch: int
   input_kinds: tuple[str, ...]  # Input corruptions present among the lanes.
+
+  @property
+  def epoch_dtype(self):
+    """The smallest unsigned dtype that counts to num_epochs (0 = never)."""
+    n = self.config.num_epochs
+    return jnp.uint8 if n < 2**8 else jnp.uint16 if n < 2**16 else jnp.int32
+
+  @property
+  def epoch_index_dtype(self):
+    """The smallest signed dtype for an epoch or -1 (examples.npz's "never")."""
+    n = self.config.num_epochs
+    return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32
+
+  @property
+  def class_dtype(self):
+    return jnp.int8 if self.num_classes <= 127 else jnp.int16
+
+  @property
+  def example_index_dtype(self):
+    """The smallest unsigned dtype for a training example's position."""
+    n = self.num_train
+    return np.uint8 if n <= 2**8 else np.uint16 if n <= 2**16 else np.int32
 
 
 class Data(struct.PyTreeNode):
@@ -40,18 +68,6 @@ class Data(struct.PyTreeNode):
   test_labels: jax.Array  # int32 [M]
   mean: jax.Array  # float32 [C], per-channel mean of the training images
   std: jax.Array  # float32 [C], per-channel std of the training images
-
-
-class Lane(struct.PyTreeNode):
-  """One lane's constants: what makes this run different from the others."""
-  hparams: dict[str, jax.Array]  # learning_rate, weight_decay, momentum: []
-  labels: jax.Array  # int32 [N], the labels this lane trains on
-  subset: jax.Array  # int32 [M], the training examples it trains on (M <= N)
-  input_code: jax.Array  # int32 [], a position in Task.input_kinds
-  keys: dict[str, jax.Array]  # uint32 [2] per stream in lanes.STREAMS
-  # float32 {"train": [N, H, W, C], "test": [M, H, W, C]}: the lane's corrupted
-  # images, computed once (config.cache_inputs), or None: made at each use.
-  images: dict[str, jax.Array] | None = None
 
 
 class TrainState(struct.PyTreeNode):
@@ -66,10 +82,11 @@ class TrainState(struct.PyTreeNode):
 
 
 class State(struct.PyTreeNode):
-  """A lane's whole state: its training state and its measures' accumulators
-  ({measure name: pytree}, see jaxmem.measures), saved and restored as one."""
+  """A lane's whole state: its training state and its measures' per-example
+  accumulators ({measure name: pytree}, see jaxmem.measures), saved and
+  restored as one."""
   train: TrainState
-  records: dict[str, Any]
+  accumulators: dict[str, Any]
 
 
 def loss_per_example(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -80,11 +97,11 @@ def loss_per_example(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Arr
   return jnp.mean((logits - targets) ** 2, axis=-1)
 
 
-def _tx(task: Task, lane: Lane) -> optax.GradientTransformation:
+def _tx(task: Task, lane: lanes.Lane) -> optax.GradientTransformation:
   return optim.make(task.config, lane.hparams, task.steps_per_epoch)
 
 
-def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainState:
+def init_state(task: Task, lane: lanes.Lane, image_shape: tuple[int, ...]) -> TrainState:
   """Initializes one lane's parameters, BatchNorm statistics and optimizer."""
   sample = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
   variables = task.model.init(
@@ -98,7 +115,7 @@ def init_state(task: Task, lane: Lane, image_shape: tuple[int, ...]) -> TrainSta
                     diverged=jnp.full([], -1, jnp.int32))
 
 
-def pixels(task: Task, data: Data, lane: Lane, index: jax.Array,
+def pixels(task: Task, data: Data, lane: lanes.Lane, index: jax.Array,
            split: str) -> jax.Array:
   """float32 [B, H, W, C]: the lane's (corrupted) images at `index`, before
   preprocessing: the space in which pixel-level perturbations are measured."""
@@ -110,7 +127,7 @@ def pixels(task: Task, data: Data, lane: Lane, index: jax.Array,
                                    split, data.mean, data.std)
 
 
-def inputs(task: Task, data: Data, lane: Lane, index: jax.Array, split: str,
+def inputs(task: Task, data: Data, lane: lanes.Lane, index: jax.Array, split: str,
            augment_key: jax.Array | None) -> jax.Array:
   """Gathers, corrupts and preprocesses the examples at `index` [B].
 
@@ -127,7 +144,7 @@ def variables(state: TrainState) -> dict:
 
 def forward(task: Task, variables: dict, x: jax.Array, **kwargs) -> Any:
   """The lane's model on preprocessed inputs x [B, ...], in the compute dtype
-  of config.dtype; its outputs float32 (jaxmem.precision)."""
+  of config.dtype; its outputs float32 (jaxmem.models.precision)."""
   return precision.apply(task.model, task.config.dtype, variables, x, **kwargs)
 
 
@@ -137,7 +154,7 @@ def _variables(state: TrainState, params) -> dict:
   return {"params": params}
 
 
-def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
+def train_step(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
                index: jax.Array) -> tuple[TrainState, jax.Array]:
   """One SGD step on the examples at `index` (int32 [B]).
 
@@ -187,7 +204,7 @@ def train_step(task: Task, data: Data, lane: Lane, state: TrainState,
   return new_state, (sums.astype(jnp.float32), (pred == labels).astype(jnp.int8))
 
 
-def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
+def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
              split: str) -> dict[str, jax.Array]:
   """Evaluates a whole split in eval mode, in chunks of eval_batch_size.
 
@@ -226,42 +243,3 @@ def evaluate(task: Task, data: Data, lane: Lane, state: TrainState,
               holdout_loss_sum=jnp.sum(jnp.where(member, 0.0, loss)),
               holdout_correct=count(right & ~member),
               pred=pred.astype(jnp.int8))
-
-
-def epoch_order(task: Task, lane: Lane, epoch: jax.Array) -> jax.Array:
-  """int32 [S, B]: the examples of each of the epoch's steps (0-based epoch):
-  a fresh permutation of the lane's subset from its order key, the remainder
-  dropped."""
-  steps, batch = task.steps_per_epoch, task.config.batch_size
-  order = jax.random.permutation(jax.random.fold_in(lane.keys["order"], epoch),
-                                 lane.subset.shape[0])
-  return lane.subset[order[:steps * batch]].reshape(steps, batch)
-
-
-def epoch_outputs(data: Data, state: TrainState, order: jax.Array, sums: jax.Array,
-                  correct: jax.Array) -> dict[str, Any]:
-  """An epoch's outputs from its steps' sums [S, 3] and correctness [S, B]."""
-  n = data.train_labels.shape[0]
-  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
-      correct.reshape(-1))
-  return dict(steps=sums.sum(axis=0), diverged=state.diverged, presented=presented)
-
-
-def train_epoch(task: Task, data: Data, lane: Lane, state: TrainState,
-                epoch: jax.Array) -> tuple[TrainState, dict[str, Any]]:
-  """Trains one lane for one epoch: a lax.scan over its steps.
-
-  The lane visits a fresh permutation of its training examples (its subset)
-  each epoch, drawn from its order key and the epoch number (0-based); the
-  remainder is dropped.
-
-  Returns:
-    The new state, and {"steps": float32 [3] sums over the epoch's steps (see
-    train_step), "diverged": the state's divergence step, "presented": int8
-    [N], each example's correctness when it was presented this epoch (1 or 0;
-    -1 if it was not: held out, or in the dropped remainder)}.
-  """
-  order = epoch_order(task, lane, epoch)
-  step = functools.partial(train_step, task, data, lane)
-  state, (sums, correct) = jax.lax.scan(step, state, order)
-  return state, epoch_outputs(data, state, order, sums, correct)

@@ -1,11 +1,12 @@
-"""Training a run: the jitted epoch loop, its measures, checkpoints and files.
+"""Training a run: the epoch loop, its measures, checkpoints and files.
 
-`run` trains every lane of a config at once: one compiled call per epoch for
+`train` trains every lane of a config at once: one compiled call per epoch for
 training (and the measures that see presentations), one per epoch for the
 measures due after it, one device-to-host transfer of small per-lane sums
 (plus the optional history), results written to the workdir as they come.
 What the lanes are is jaxmem.run's; how the lane axis executes,
-jaxmem.execution's; what is recorded, jaxmem.measures'.
+jaxmem.execution's; what is recorded, jaxmem.measures'; the epoch itself,
+jaxmem.epoch's. `Trainer` holds what the loop keeps between epochs.
 """
 
 import contextlib
@@ -17,27 +18,28 @@ from absl import logging
 import jax
 import numpy as np
 
-from jaxmem.workdir import admission
-from jaxmem.runtime import budget
-from jaxmem.workdir import checkpoint
-from jaxmem.runtime import distributed
-from jaxmem import errors
-from jaxmem.workdir import examples
 from jaxmem import config as config_lib
-from jaxmem.runtime import host_memory
-from jaxmem.workdir import history as history_lib
+from jaxmem import epoch as epoch_lib
+from jaxmem import errors
 from jaxmem import measures as measures_lib
-from jaxmem.workdir import ownership
-from jaxmem.runtime import preemption
-from jaxmem import epoch as programs_lib
-from jaxmem.workdir import files
-from jaxmem.workdir import resume as resume_lib
 from jaxmem import run as run_lib
+from jaxmem.runtime import budget
+from jaxmem.runtime import distributed
+from jaxmem.runtime import host_memory
+from jaxmem.runtime import preemption
+from jaxmem.workdir import admission
+from jaxmem.workdir import checkpoint
+from jaxmem.workdir import examples
+from jaxmem.workdir import files
+from jaxmem.workdir import formats
+from jaxmem.workdir import history as history_lib
+from jaxmem.workdir import ownership
+from jaxmem.workdir import resume as resume_lib
 from jaxmem.workdir import summary as summary_lib
 
 
-def run(config, workdir: str, data_dir=None, overwrite: bool = False,
-        heartbeat_timeout_s: float = distributed.HEARTBEAT_TIMEOUT_S) -> dict:
+def train(config, workdir: str, data_dir=None, overwrite: bool = False,
+          heartbeat_timeout_s: float = distributed.HEARTBEAT_TIMEOUT_S) -> dict:
   """Trains every lane of `config` into `workdir`, resuming an unfinished run.
 
   Bad input raises `UserError` before anything compiles or is written; so do
@@ -49,9 +51,9 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False,
   (a full disk, a read-only folder) raises UserError naming the path and the
   cause, with status.json "failed" where it can still be written.
 
-  Over several processes (jaxmem.distributed), every process calls this:
-  process 0 holds the lock and writes the records, every process trains its
-  lanes and takes part in the checkpoints; a lost process ends the others
+  Over several processes (jaxmem.runtime.distributed), every process calls
+  this: process 0 holds the lock and writes the files, every process trains
+  its lanes and takes part in the checkpoints; a lost process ends the others
   within `heartbeat_timeout_s` with status "failed".
 
   Returns:
@@ -59,37 +61,23 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False,
   """
   primary = distributed.is_primary()
   wd = files.Workdir(workdir) if primary else files.Follower(workdir)
-  saved = [0]  # The newest epoch on disk, for a forced stop.
-
-  def forced(signum):
-    name = preemption.signal.Signals(signum).name
-    wd.set_status_anyhow("preempted", epoch=saved[0], forced=True, signal=name)
-    print(f"jaxmem: stopped at once by a second {name}; rerun the same command "
-          f"to resume from the checkpoint of epoch {saved[0]}",
-          file=sys.stderr, flush=True)
-
-  with preemption.Signals(on_second=forced) as signals:
+  trainer = None
+  on_second = lambda signum: trainer.forced(signum) if trainer else None
+  with preemption.Signals(on_second=on_second) as signals:
     config_lib.validate(config)
     admission.inspect(wd, config.to_dict(), overwrite)  # Reads only: fail early.
-    the_run = run_lib.Run.build(config, data_dir)
+    written = formats.of(wd) if wd.path.is_dir() else formats.FORMATS[formats.FORMAT]
+    run = run_lib.Run.build(config, data_dir)
     if primary:
       try:
         wd.path.mkdir(parents=True, exist_ok=True)
       except OSError as e:
         raise errors.filesystem(e, "cannot create") from None
-
-    def lost(process, seconds):
-      message = (f"lost process {process} of {jax.process_count()} (no heartbeat "
-                 f"for {seconds:.0f} s); rerun the same command to resume from "
-                 f"the checkpoint of epoch {saved[0]}")
-      wd.set_status_anyhow("failed", epoch=saved[0], error=message)
-      print(f"jaxmem: error: {message}", file=sys.stderr, flush=True)
-      os._exit(1)  # pylint: disable=protected-access
-
+    trainer = Trainer(run, wd, signals)
     with (ownership.Lock(wd.path) if primary else contextlib.nullcontext()), \
-        distributed.Watchdog(heartbeat_timeout_s, lost):
+        distributed.Watchdog(heartbeat_timeout_s, trainer.lost):
       try:
-        return _run_locked(the_run, wd, overwrite, signals, saved)
+        return trainer.start(overwrite, written)
       except (errors.UserError, preemption.Preempted):
         raise
       except OSError as e:
@@ -99,55 +87,217 @@ def run(config, workdir: str, data_dir=None, overwrite: bool = False,
       except Exception as e:  # pylint: disable=broad-except
         if not distributed.spans_processes():
           raise
-        # Over processes, an error here is mostly a collective whose peer is
-        # gone; JAX's exit would then wait on that peer, so this process
-        # ends here, in one line.
-        what = ("a collective with the other processes failed, a process was "
-                "probably lost" if isinstance(e, jax.errors.JaxRuntimeError)
-                else "failed, a process was perhaps lost")
-        message = (f"{what} ({type(e).__name__}: {errors.cause(e)}); rerun the same "
-                   f"command to resume from the checkpoint of epoch {saved[0]}")
-        wd.set_status_anyhow("failed", epoch=saved[0], error=message)
-        print(f"jaxmem: error: {message}", file=sys.stderr, flush=True)
-        os._exit(1)  # pylint: disable=protected-access
+        trainer.failed_over_processes(e)
 
 
-def _run_locked(the_run, wd, overwrite, signals, saved) -> dict:
-  config = the_run.config
-  resume = admission.begin(wd, config.to_dict(), overwrite) if wd.writes else False
-  resume = _shared_workdir(wd, resume)
-  # On CPU the devices' memory is the host's: a background save's host copy of
-  # the state would live on beside the next epoch's, and its writing would
-  # take the same cores. So saves block there (scripts/bench_records.py, 1,024
-  # lanes x 50,000 examples: peak memory 1.75 GB against 1.94-2.03 GB, and
-  # no slower).
-  ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep,
-                                 asynchronous=jax.default_backend() != "cpu")
-  progress = resume_lib.Progress(the_run.num_lanes)
-  try:
-    state = the_run.state
-    if resume:
-      state = resume_lib.resume(wd, ckpts, progress, the_run)
-    saved[0] = progress.epoch
-    wd.write_json("config.json", the_run.describe())
-    wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs)
-    return _train(the_run, state, wd, ckpts, progress, signals, saved)
-  except preemption.Preempted:
-    raise
-  except (errors.UserError, OSError) as e:
-    if (wd.path / "status.json").exists():
-      what = errors.filesystem(e, "cannot write") if isinstance(e, OSError) else e
-      wd.set_status_anyhow("failed", epoch=progress.epoch, error=str(what))
-    raise
-  except BaseException as e:
-    wd.set_status_anyhow("failed", epoch=progress.epoch,
-                         error=f"{type(e).__name__}: {e}")
-    raise
-  finally:
-    ckpts.close()
+class Trainer:
+  """One run's epoch loop and what it keeps between epochs."""
+
+  def __init__(self, run: run_lib.Run, wd: files.Workdir, signals: preemption.Signals):
+    self.run, self.wd, self.signals = run, wd, signals
+    self.config = run.config
+    self.progress = resume_lib.Progress(run.num_lanes)
+    self.saved = 0  # The newest epoch with a checkpoint on disk.
+    self.ckpts: checkpoint.Checkpoints | None = None
+
+  # What ends a run at once: a second signal, a lost process.
+
+  def _exit(self, status: str, message: str, code: int, **fields) -> None:
+    self.wd.set_status_anyhow(status, epoch=self.saved, **fields)
+    print(message, file=sys.stderr, flush=True)
+    if code:
+      os._exit(code)  # pylint: disable=protected-access
+
+  def forced(self, signum: int) -> None:
+    """A second SIGTERM or SIGINT: record it (the handler then exits)."""
+    name = preemption.signal.Signals(signum).name
+    self._exit("preempted", f"jaxmem: stopped at once by a second {name}; rerun "
+               f"the same command to resume from the checkpoint of epoch {self.saved}",
+               0, forced=True, signal=name)
+
+  def lost(self, process: int, seconds: float) -> None:
+    """Another process stopped beating: fail the run, in one line."""
+    message = (f"lost process {process} of {jax.process_count()} (no heartbeat "
+               f"for {seconds:.0f} s); rerun the same command to resume from "
+               f"the checkpoint of epoch {self.saved}")
+    self._exit("failed", f"jaxmem: error: {message}", 1, error=message)
+
+  def failed_over_processes(self, e: Exception) -> None:
+    """Over processes, an error here is mostly a collective whose peer is gone;
+    JAX's exit would then wait on that peer, so this process ends here."""
+    what = ("a collective with the other processes failed, a process was "
+            "probably lost" if isinstance(e, jax.errors.JaxRuntimeError)
+            else "failed, a process was perhaps lost")
+    message = (f"{what} ({type(e).__name__}: {errors.cause(e)}); rerun the same "
+               f"command to resume from the checkpoint of epoch {self.saved}")
+    self._exit("failed", f"jaxmem: error: {message}", 1, error=message)
+
+  # The run.
+
+  def start(self, overwrite: bool, written: formats.Format) -> dict:
+    """Prepares the workdir (under its lock), resumes or starts, trains."""
+    wd, config = self.wd, self.config
+    resume = admission.begin(wd, config.to_dict(), overwrite) if wd.writes else False
+    resume = _shared_decision(wd, resume)
+    # On CPU the devices' memory is the host's: a background save's host copy
+    # of the state would live on beside the next epoch's, and its writing
+    # would take the same cores. So saves block there (scripts/bench_records.py,
+    # 1,024 lanes x 50,000 examples: peak memory 1.75 GB against 1.94-2.03 GB,
+    # and no slower).
+    self.ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep,
+                                        asynchronous=jax.default_backend() != "cpu")
+    try:
+      state = self.run.state
+      if resume:
+        state = resume_lib.resume(wd, self.ckpts, self.progress, self.run, written)
+      self.saved = self.progress.epoch
+      wd.write_json("config.json", self.run.describe())
+      wd.set_status("running", epoch=self.progress.epoch, num_epochs=config.num_epochs)
+      return self._train(state)
+    except preemption.Preempted:
+      raise
+    except (errors.UserError, OSError) as e:
+      if (wd.path / "status.json").exists():
+        what = errors.filesystem(e, "cannot write") if isinstance(e, OSError) else e
+        wd.set_status_anyhow("failed", epoch=self.progress.epoch, error=str(what))
+      raise
+    except BaseException as e:
+      wd.set_status_anyhow("failed", epoch=self.progress.epoch,
+                           error=f"{type(e).__name__}: {e}")
+      raise
+    finally:
+      self.ckpts.close()
+
+  def _due_save(self, epoch: int) -> bool:
+    every = self.config.checkpoint_every_epochs
+    return epoch == self.config.num_epochs or bool(every and epoch % every == 0)
+
+  def _save(self, state) -> None:
+    self.ckpts.save(self.progress.epoch,
+                    self.run.checkpoint_tree(state, self.progress.diverged_epoch),
+                    self.progress.meta())
+    self.saved = self.progress.epoch
+
+  def _train(self, state) -> dict:
+    run, config, progress = self.run, self.config, self.progress
+    programs = epoch_lib.Programs(run, state)
+    logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time "
+                 "on each of %d device(s); measures: %s", run.num_lanes,
+                 ", ".join(run.lanes.axes) or "seeds only", programs.compile_s,
+                 run.plan.chunk, run.plan.num_devices,
+                 ", ".join(m.name for m in run.measures))
+    store = _history(run, self.wd, progress.epoch)
+    board = _tensorboard(run, self.wd)
+    per_epoch = run.task.steps_per_epoch * config.batch_size
+    start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
+    before = progress.elapsed  # Training seconds of the processes before this one.
+    row_bytes = 600 * run.num_lanes  # Metrics per epoch, until measured.
+    for epoch in range(progress.epoch, config.num_epochs):
+      if distributed.agree(self.signals.requested):  # A signal to any process stops all.
+        break
+      self.ckpts.check()  # A background save that failed stops the run here.
+      if epoch == first or self._due_save(epoch):
+        self._check_disk(store, epoch, row_bytes)
+      state, out = programs.epoch(state, epoch)
+      due = programs.due(epoch + 1)
+      if due:
+        compiled_before = programs.compile_s
+        state, out["after"] = programs.after_epoch(state, due, epoch + 1)
+        start += programs.compile_s - compiled_before  # Compiling is not training.
+      presented = out.pop("presented")  # [L, N]: only the history takes it home.
+      if store is not None:
+        out["history"] = _history_slab(state, presented, due)
+      out = run.host(out)  # The epoch's one transfer (from every process).
+      host_memory.release()  # What the last epoch and save freed, back to the OS.
+      elapsed = before + time.perf_counter() - start
+      newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
+      progress.diverged_epoch[newly] = epoch + 1
+      sums = {m.name: out.get(m.name, out.get("after", {}).get(m.name, {}))
+              for m in run.measures}
+      done = set(due) | {m.name for m in run.measures if m.in_epoch}
+      rates = measures_lib.rows_rates(list(run.measures), done, sums, run.task,
+                                      run.num_lanes)
+      rates.update(step_loss=out["steps"][:, 0] / per_epoch,
+                   step_acc=out["steps"][:, 1] / per_epoch)
+      rows = _metrics_rows(run.lanes, rates, epoch + 1, elapsed, progress.diverged_epoch)
+      row_bytes = progress.add_rows(rows, self.wd.append_metrics(rows))
+      if store is not None:
+        store.append(epoch + 1, out["history"])
+      if board is not None:
+        board.add(epoch + 1, rows)
+      progress.epoch = epoch + 1
+      if self._due_save(progress.epoch):
+        progress.elapsed = elapsed
+        saving = time.perf_counter()
+        self._save(state)
+        checkpoint_s += time.perf_counter() - saving
+      self.wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs,
+                         diverged_lanes=np.flatnonzero(progress.diverged_epoch >= 0))
+      _log_progress(progress.epoch, config.num_epochs, run.num_lanes,
+                    time.perf_counter() - start, progress.epoch - first, per_epoch, rates)
+    if board is not None:
+      board.close()
+    if progress.epoch < config.num_epochs:  # Stopped by a signal (here or elsewhere).
+      if self.saved != progress.epoch:
+        progress.elapsed = before + time.perf_counter() - start
+        self._save(state)
+      self._stop(self.signals.signum or preemption.signal.SIGTERM)
+    saving = time.perf_counter()
+    self.ckpts.wait()
+    checkpoint_s += time.perf_counter() - saving
+    train_s = time.perf_counter() - start
+    return self._finish(state, dict(
+        compile_s=round(programs.compile_s, 2), train_s=round(train_s, 2),
+        checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
+        lane_examples_per_s=round(run.num_lanes * per_epoch * (config.num_epochs - first)
+                                  / max(train_s, 1e-9), 1)))
+
+  def _finish(self, state, timing: dict) -> dict:
+    """summary.json, examples.npz and status "done"; returns the summary."""
+    run, config, progress = self.run, self.config, self.progress
+    last = progress.last_rows  # The final epoch, also when resumed at it.
+    final = {m: np.asarray([np.nan if r[m] is None else r[m] for r in last])
+             for m in summary_lib.METRICS}
+    result = summary_lib.summarize(run.lanes, final, progress.diverged_epoch, timing)
+    accumulators = dict(state.accumulators)
+    del state  # Its buffers go as each measure's records are written.
+    examples.write(self.wd, run, accumulators, progress.diverged_epoch)
+    self.wd.write_json("summary.json", result)
+    diverged = np.flatnonzero(progress.diverged_epoch >= 0)
+    self.wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
+                       compile_s=result["compile_s"], train_s=result["train_s"],
+                       diverged_lanes=diverged)
+    if len(diverged):
+      logging.warning("%d of %d lanes diverged (loss not finite): lanes %s; they "
+                      "are left out of means and standard deviations",
+                      len(diverged), run.num_lanes, diverged.tolist())
+    return result
+
+  def _check_disk(self, store, epoch: int, row_bytes: int) -> None:
+    """Raises UserError, before training them, if the epochs up to the next
+    checkpoint could not be saved for want of disk space."""
+    run, num_epochs = self.run, self.config.num_epochs
+    following = next(e for e in range(epoch + 1, num_epochs + 1) if self._due_save(e))
+    size = budget.tree_bytes(run.checkpoint_tree(abstract=True))
+    # A save still in flight may not have taken its space yet.
+    need = size * (2 if self.ckpts.saving() else 1) + row_bytes * (following - epoch)
+    if store is not None:
+      need += history_lib.size(run.num_lanes, following - epoch, run.task.num_train,
+                               run.task.num_test)
+    if following == num_epochs:  # examples.npz too (compressed: bounded by this).
+      need += budget.tree_bytes(run.abstract_state().accumulators)
+    budget.check_disk(self.wd.path, need, f"the checkpoint of epoch {following}")
+
+  def _stop(self, signum: int) -> None:
+    """Waits for the newest checkpoint, marks the run preempted and raises."""
+    self.ckpts.wait()
+    self.wd.set_status("preempted", epoch=self.progress.epoch,
+                       num_epochs=self.config.num_epochs,
+                       signal=preemption.signal.Signals(signum).name)
+    raise preemption.Preempted(signum, self.progress.epoch, self.config.num_epochs)
 
 
-def _shared_workdir(wd, resume: bool) -> bool:
+def _shared_decision(wd: files.Workdir, resume: bool) -> bool:
   """Over several processes: process 0's decision to resume, once every
   process has checked that it sees the workdir process 0 prepared (a
   workdir on storage they do not share ends here, in one line, on all)."""
@@ -168,106 +318,6 @@ def _shared_workdir(wd, resume: bool) -> bool:
   return decision["resume"]
 
 
-def _train(the_run, state, wd, ckpts, progress, signals, saved) -> dict:
-  config, num_lanes, info = the_run.config, the_run.num_lanes, the_run.info
-  programs = programs_lib.Programs(the_run, state)
-  logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time "
-               "on each of %d device(s); measures: %s", num_lanes,
-               ", ".join(the_run.lanes.axes) or "seeds only", programs.compile_s,
-               the_run.plan.chunk, the_run.plan.num_devices,
-               ", ".join(m.name for m in the_run.measures))
-  store = _history(the_run, wd, progress.epoch)
-  board = _tensorboard(the_run, wd)
-  per_epoch = the_run.task.steps_per_epoch * config.batch_size
-  every = config.checkpoint_every_epochs
-  due_save = lambda e: e == config.num_epochs or bool(every and e % every == 0)
-  start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
-  before = progress.elapsed  # Training seconds of the processes before this one.
-  row_bytes = 600 * num_lanes  # Metrics per epoch, until measured.
-  rates = {}
-  for epoch in range(progress.epoch, config.num_epochs):
-    if distributed.agree(signals.requested):  # A signal to any process stops all.
-      break
-    ckpts.check()  # A background save that failed stops the run here.
-    if epoch == first or due_save(epoch):
-      _check_disk(wd, the_run, store, epoch, due_save, row_bytes, ckpts.saving())
-    state, out = programs.epoch(state, epoch)
-    due = programs.due(epoch + 1)
-    if due:
-      compiled_before = programs.compile_s
-      programs.compile_after(due)
-      start += programs.compile_s - compiled_before  # Compiling is not training.
-      state, out["after"] = programs.after_epoch(state, due, epoch + 1)
-    presented = out.pop("presented")  # [L, N]: only the history takes it home.
-    if store is not None:
-      out["history"] = _history_slab(state, presented, due)
-    out = the_run.host(out)  # The epoch's one transfer (from every process).
-    host_memory.release()  # What the last epoch and save freed, back to the OS.
-    elapsed = before + time.perf_counter() - start
-    newly = (progress.diverged_epoch < 0) & (out["diverged"] >= 0)
-    progress.diverged_epoch[newly] = epoch + 1
-    sums = {m.name: out.get(m.name, out.get("after", {}).get(m.name, {}))
-            for m in the_run.measures}
-    done = set(due) | {m.name for m in the_run.measures if m.in_epoch}
-    rates = measures_lib.rows_rates(list(the_run.measures), done, sums, info,
-                                    num_lanes)
-    rates.update(step_loss=out["steps"][:, 0] / per_epoch,
-                 step_acc=out["steps"][:, 1] / per_epoch)
-    rows = _metrics_rows(the_run.lanes, rates, epoch + 1, elapsed,
-                         progress.diverged_epoch)
-    row_bytes = progress.add_rows(rows, wd.append_metrics(rows))
-    if store is not None:
-      store.append(epoch + 1, out["history"])
-    if board is not None:
-      board.add(epoch + 1, rows)
-    progress.epoch = epoch + 1
-    if due_save(progress.epoch):
-      progress.elapsed = elapsed
-      saving = time.perf_counter()
-      ckpts.save(progress.epoch, the_run.checkpoint_tree(state, progress.diverged_epoch),
-                 progress.meta())
-      saved[0] = progress.epoch
-      checkpoint_s += time.perf_counter() - saving
-    wd.set_status("running", epoch=progress.epoch, num_epochs=config.num_epochs,
-                  diverged_lanes=np.flatnonzero(progress.diverged_epoch >= 0))
-    _log_progress(progress.epoch, config.num_epochs, num_lanes,
-                  time.perf_counter() - start, progress.epoch - first, per_epoch, rates)
-  if board is not None:
-    board.close()
-  if progress.epoch < config.num_epochs:  # Stopped by a signal (here or elsewhere).
-    if saved[0] != progress.epoch:
-      progress.elapsed = before + time.perf_counter() - start
-      ckpts.save(progress.epoch, the_run.checkpoint_tree(state, progress.diverged_epoch),
-                 progress.meta())
-    _stop(wd, ckpts, progress.epoch, signals.signum or preemption.signal.SIGTERM,
-          config.num_epochs)
-  saving = time.perf_counter()
-  ckpts.wait()
-  checkpoint_s += time.perf_counter() - saving
-  train_s = time.perf_counter() - start
-  last = progress.last_rows  # The final epoch, also when resumed at it.
-  final = {m: np.asarray([np.nan if r[m] is None else r[m] for r in last])
-           for m in summary_lib.METRICS}
-  result = summary_lib.summarize(the_run.lanes, final, progress.diverged_epoch, dict(
-      compile_s=round(programs.compile_s, 2), train_s=round(train_s, 2),
-      checkpoint_s=round(checkpoint_s, 2),  # Training blocked on saves.
-      lane_examples_per_s=round(num_lanes * per_epoch * (config.num_epochs - first)
-                                / max(train_s, 1e-9), 1)))
-  records = dict(state.records)
-  del state  # Its buffers go as each measure's records are written.
-  examples.write(wd, the_run, records, progress.diverged_epoch)
-  wd.write_json("summary.json", result)
-  diverged = np.flatnonzero(progress.diverged_epoch >= 0)
-  wd.set_status("done", epoch=config.num_epochs, num_epochs=config.num_epochs,
-                compile_s=result["compile_s"], train_s=result["train_s"],
-                diverged_lanes=diverged)
-  if len(diverged):
-    logging.warning("%d of %d lanes diverged (loss not finite): lanes %s; they "
-                    "are left out of means and standard deviations",
-                    len(diverged), num_lanes, diverged.tolist())
-  return result
-
-
 def _metrics_rows(lanes, rates: dict, epoch: int, elapsed: float,
                   diverged_epoch: np.ndarray) -> list[dict]:
   """One row per lane from the epoch's rates (float [L] each; NaN: null)."""
@@ -280,21 +330,19 @@ def _metrics_rows(lanes, rates: dict, epoch: int, elapsed: float,
                elapsed_s=round(elapsed, 3)) for i in range(len(lanes))]
 
 
-def _history(the_run, wd, epoch: int):
+def _history(run, wd, epoch: int):
   """The history store if the config keeps one, cut back to `epoch`."""
-  info = the_run.info
+  task = run.task
   if distributed.spans_processes():
-    if the_run.config.record_history == "on":
+    if run.config.record_history == "on":
       raise errors.UserError(
           "config.record_history=on is not available over several processes yet "
           "(the accumulators are); valid there: auto (off) or off")
     return None
-  if not history_lib.wanted(the_run.config, the_run.num_lanes, info.num_train,
-                            info.num_test):
+  if not history_lib.wanted(run.config, run.num_lanes, task.num_train, task.num_test):
     return None
-  store = history_lib.Store(wd.path / "history", the_run.num_lanes,
-                            the_run.config.num_epochs, info.num_train,
-                            info.num_test, info.class_dtype)
+  store = history_lib.Store(wd.path / "history", run.num_lanes, run.config.num_epochs,
+                            task.num_train, task.num_test, task.class_dtype)
   store.truncate(epoch)
   return store
 
@@ -303,43 +351,17 @@ def _history_slab(state, presented, due) -> dict:
   """This epoch's per-example records, for the history store (on the device)."""
   slab = dict(presented=presented)
   if "learning" in due:
-    slab["train_pred"] = state.records["learning"]["pred"]
+    slab["train_pred"] = state.accumulators["learning"]["pred"]
   if "test_eval" in due:
-    slab["test_pred"] = state.records["test_eval"]["pred"]
+    slab["test_pred"] = state.accumulators["test_eval"]["pred"]
   return slab
 
 
-def _tensorboard(the_run, wd):
-  if not the_run.config.tensorboard or not wd.writes:
+def _tensorboard(run, wd):
+  if not run.config.tensorboard or not wd.writes:
     return None
   from jaxmem.workdir import tensorboard  # pylint: disable=g-import-not-at-top
-  return tensorboard.Writer(wd.path / "tensorboard", the_run.lanes)
-
-
-def _check_disk(wd, the_run, store, epoch: int, due_save, row_bytes: int,
-                saving: bool) -> None:
-  """Raises UserError, before training them, if the epochs up to the next
-  checkpoint could not be saved for want of disk space."""
-  num_epochs = the_run.config.num_epochs
-  following = next(e for e in range(epoch + 1, num_epochs + 1) if due_save(e))
-  size = budget.tree_bytes(the_run.checkpoint_tree(abstract=True))
-  # A save still in flight may not have taken its space yet.
-  need = size * (2 if saving else 1) + row_bytes * (following - epoch)
-  if store is not None:
-    info = the_run.info
-    need += history_lib.size(the_run.num_lanes, following - epoch, info.num_train,
-                             info.num_test)
-  if following == num_epochs:  # examples.npz too (compressed: bounded by this).
-    need += budget.tree_bytes(the_run.abstract_state().records)
-  budget.check_disk(wd.path, need, f"the checkpoint of epoch {following}")
-
-
-def _stop(wd, ckpts, epoch: int, signum: int, num_epochs: int) -> None:
-  """Waits for the checkpoint of `epoch`, marks the run preempted and raises."""
-  ckpts.wait()
-  wd.set_status("preempted", epoch=epoch, num_epochs=num_epochs,
-                signal=preemption.signal.Signals(signum).name)
-  raise preemption.Preempted(signum, epoch, num_epochs)
+  return tensorboard.Writer(wd.path / "tensorboard", run.lanes)
 
 
 def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,

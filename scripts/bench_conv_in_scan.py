@@ -2,7 +2,7 @@
 
 Times 4 SGD steps on one 5x5, 64->64 convolution (batch 128, 14x14, small
 AlexNet's second layer), forward and weight gradient, as XLA's convolution and
-as jaxmem.models.patch_conv (shifted slices and one matmul), each unrolled at
+as jaxmem.models.layers.patch_conv (shifted slices and one matmul), each unrolled at
 the top level and inside a `lax.scan` (as a jaxmem epoch runs its steps).
 Median of 3 after a warm-up.
 
@@ -15,7 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from jaxmem import models
+from jaxmem.models import layers
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
   convs = {
       "xla conv": lambda x, k: jax.lax.conv_general_dilated(
           x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")),
-      "patch_conv": lambda x, k: models.patch_conv(x, k, (1, 1), "SAME"),
+      "patch_conv": lambda x, k: layers.patch_conv(x, k, (1, 1), "SAME"),
   }
   print(f"backend {jax.default_backend()}, jax {jax.__version__}; ms per 4 steps")
   for name, conv in convs.items():

@@ -1,7 +1,7 @@
 """Input-corruption lanes against clean lanes, with the corrupted inputs cached or not.
 
 Trains the same lanes (--experiment's model and data, one condition at a time,
---seeds seeds) through jaxmem's own `trainer.run`, once per condition and
+--seeds seeds) through jaxmem's own `jaxmem.train`, once per condition and
 `config.cache_inputs` setting, and compares training time (summary.json's
 train_s: training, evaluation and records, compiling excluded) with the clean
 lanes' (true_labels). Issue 16's target: input-corruption lanes within 1.2x of
@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import trainer  # pylint: disable=wrong-import-position
+import jaxmem  # pylint: disable=wrong-import-position
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 CONDITIONS = ("true_labels", "shuffled_pixels", "random_pixels", "gaussian")
@@ -42,7 +42,7 @@ def main() -> None:
         for key in ("label_corruption", "weight_decay", "learning_rate"):
           if key in config.grid and config.grid[key]:
             config.grid[key] = config.grid[key][:1]
-        summary = trainer.run(config, str(root / f"{condition}_{cache}"))
+        summary = jaxmem.train(config, str(root / f"{condition}_{cache}"))
         times[condition, cache] = summary["train_s"]
         print(f"{condition:16s} cache {cache:3s}: {summary['train_s']:.1f} s", flush=True)
   finally:

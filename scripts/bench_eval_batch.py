@@ -45,7 +45,7 @@ def time_sizes(model: str, shape, examples: int) -> list[float]:
   c.update(dict(model=model, num_seeds=1, batch_size=64))
   the_run = run_lib.Run.build(c)
   one = lambda tree: jax.tree.map(lambda x: x[0], tree)
-  lane, state = one(the_run.lane), one(the_run.state.train)
+  lane, state = one(the_run.constants), one(the_run.state.train)
   out = []
   for size in SIZES:
     config = c.copy_and_resolve_references()

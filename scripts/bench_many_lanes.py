@@ -1,7 +1,7 @@
 """More lanes than a sweep usually has: 1,024 LeNet 1989 lanes on USPS, one run.
 
 Trains sweep lecun1989_usps with --lanes seeds for --epochs epochs into a
-temporary workdir through jaxmem's own `trainer.run` (the plan, the device per
+temporary workdir through jaxmem's own `jaxmem.train` (the plan, the device per
 core, the evaluation and the records included), and writes the wall time, the
 lane-examples per second and the process's peak resident memory to OUT.json,
 which scripts/bench_vs_torch.py's page cites.
@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem import trainer  # pylint: disable=wrong-import-position
+import jaxmem  # pylint: disable=wrong-import-position
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
                                                "num_epochs": args.epochs})
   with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
-    summary = trainer.run(config, tmp + "/run", args.data_dir)
+    summary = jaxmem.train(config, tmp + "/run", args.data_dir)
     wall = time.perf_counter() - start
     execution = json.loads(pathlib.Path(tmp, "run", "config.json").read_text())["execution"]
   result = dict(

@@ -1,7 +1,7 @@
 """Mixed precision (config.dtype): bfloat16 against float32 on a sweep's own numbers.
 
 Trains --experiment (default: the quickstart, Zhang et al.'s five
-randomization tests) through jaxmem's own `trainer.run`, once per compute dtype,
+randomization tests) through jaxmem's own `jaxmem.train`, once per compute dtype,
 with everything else equal, and sets side by side what the sweep reports
 (train, clean-train and test accuracy per condition, mean +- std over seeds)
 and its cost (compiling and training time from summary.json). Writes the
@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+import jaxmem  # pylint: disable=wrong-import-position
 from jaxmem.models import precision  # pylint: disable=wrong-import-position
-from jaxmem import trainer  # pylint: disable=wrong-import-position
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 METRICS = (("train_acc", "train acc %"), ("train_acc_clean", "clean train acc %"),
@@ -35,7 +35,7 @@ def main() -> None:
                                    ignore_cleanup_errors=True) as root:
     for dtype in precision.DTYPES:
       config = lib.sweep_config(args.experiment, {"dtype": dtype})
-      summaries[dtype] = trainer.run(config, str(pathlib.Path(root) / dtype))
+      summaries[dtype] = jaxmem.train(config, str(pathlib.Path(root) / dtype))
       print(f"{dtype}: compile {summaries[dtype]['compile_s']:.1f} s, train "
             f"{summaries[dtype]['train_s']:.1f} s", flush=True)
   dtypes = list(precision.DTYPES)

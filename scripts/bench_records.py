@@ -2,7 +2,7 @@
 
 Trains a tiny MLP on synthetic data (N = 50,000 training examples, 1,024
 lanes, 20 epochs, history off, a checkpoint every 2 epochs, all kept) through
-jaxmem's own `trainer.run`, and writes docs/benchmarks.md's "records" section:
+jaxmem's own `jaxmem.train`, and writes docs/benchmarks.md's "records" section:
 the process's peak resident memory, the checkpoint's size at each epoch and
 the wall time. The per-example accumulators are O(lanes x N) whatever the
 number of epochs, so the checkpoint of epoch 20 should be the size of that of
@@ -20,8 +20,8 @@ import tempfile
 import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+import jaxmem  # pylint: disable=wrong-import-position
 from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
-from jaxmem import trainer  # pylint: disable=wrong-import-position
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -62,7 +62,7 @@ def main() -> None:
   c = config(args.lanes, args.epochs, args.examples)
   with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
-    summary = trainer.run(c, tmp + "/run")
+    summary = jaxmem.train(c, tmp + "/run")
     wall = time.perf_counter() - start
     root = pathlib.Path(tmp, "run", "checkpoints")
     sizes = {int(p.name): folder_bytes(p) for p in root.iterdir() if p.name.isdigit()}

@@ -47,10 +47,10 @@ import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 import results_lib as lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch_models  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxmem import execution  # pylint: disable=wrong-import-position
 from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
-from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
+from jaxmem import execution  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
+from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 
 # name -> (batch size, lane counts, lane-examples per timed run, fewest steps
 # per lane: a lane's setup, e.g. copying its state in and out of the stacked
@@ -126,7 +126,7 @@ def jaxmem_runner(name: str, lanes: int, steps: int, batch: int, chunk: int):
   lanes vmapped on one device."""
   config = _config(name, lanes, steps, batch, chunk)
   the_run = run_lib.Run.build(config)
-  task, data, lane, state = (the_run.task, the_run.data, the_run.lane,
+  task, data, lane, state = (the_run.task, the_run.data, the_run.constants,
                              the_run.state.train)
   plan = (execution.plan(config, lanes) if not chunk
           else execution.Plan(lanes, chunk, 1))
@@ -345,7 +345,7 @@ TRIED = """### What was tried, and where the rest of the time goes
   checking every gradient element for NaN separately, cost about 20% each of
   an MLP step; jaxmem now freezes only the parameters and checks one sum per
   gradient leaf (compare the profile's `jaxmem` and bare `sgd` rows).
-- **Convolutions as patch matmuls on CPU** (`models.patch_conv`, for batches of
+- **Convolutions as patch matmuls on CPU** (`models.layers.patch_conv`, for batches of
   8 or more): XLA's CPU convolution weight gradient runs about 30x slower inside
   the `lax.scan` of an epoch (`scripts/bench_conv_in_scan.py`); a masked single
   convolution for LeNet's H2 and patch matmuls at batch 1 were both slower.

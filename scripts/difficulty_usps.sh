@@ -15,7 +15,7 @@ for ratio in 0.25 0.5 0.75; do
   echo "ratio $ratio: $(echo "$(date +%s.%N) - $start" | bc) s wall"
 done
 start=$(date +%s.%N)
-python -m jaxmem.report --workdir="$out/ratio_0.25" --workdir="$out/ratio_0.5" \
+jaxmem report --workdir="$out/ratio_0.25" --workdir="$out/ratio_0.5" \
     --workdir="$out/ratio_0.75" --out="$out/report"
 echo "report (analysis included): $(echo "$(date +%s.%N) - $start" | bc) s wall"
 cat "$out/report/usps_pooled_analysis/correlations.json"

@@ -30,8 +30,8 @@ import optax
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_vs_torch  # pylint: disable=wrong-import-position
 
-from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
+from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 
 
 # workload -> divisor of --steps, so that each workload's epoch takes seconds.
@@ -81,7 +81,7 @@ def profile(name: str, num_steps: int, repeats: int, peak: float) -> list[dict]:
   batch = bench_vs_torch.WORKLOADS[name][0]
   config = bench_vs_torch._config(name, 1, num_steps, batch, 1)  # pylint: disable=protected-access
   the_run = run_lib.Run.build(config)
-  task, data, lane, state = (the_run.task, the_run.data, the_run.lane,
+  task, data, lane, state = (the_run.task, the_run.data, the_run.constants,
                              the_run.state.train)
   lane, state = jax.tree.map(lambda x: x[0], (lane, state))
   order = jax.random.permutation(jax.random.PRNGKey(0), num_steps * batch).reshape(

@@ -25,16 +25,16 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import results  # pylint: disable=wrong-import-position
 from jaxmem.report import figures  # pylint: disable=wrong-import-position
 from jaxmem.workdir import files  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "arpit"
 
 
 def lane_coords(workdir) -> list[dict]:
   """Each lane's grid coordinates (config.json), in lane order."""
-  lanes = report.load(workdir).config["lanes"]
+  lanes = results.open(workdir).described["lanes"]
   return [{k: v for k, v in lane.items() if k not in ("lane", "seed", "resolved")}
           for lane in lanes]
 
@@ -82,7 +82,7 @@ def noise_curves(runs: dict, out: pathlib.Path) -> tuple[list[str], dict]:
            "|---|---|---|---|---|---|---|"]
   found = {}
   for ax, (rate, wd) in zip(axes, runs.items()):
-    run = report.load(wd)
+    run = results.open(wd)
     ex = files.Workdir(wd).read_examples()
     levels = np.array([c["label_corruption"] for c in lane_coords(wd)])
     final = ex["train_correct"]  # [L, N] after the last epoch, vs the labels trained on.
@@ -129,10 +129,10 @@ def main() -> None:
 
   one_lines, error_rates = one_epoch(one, out)
   noise_lines, found = noise_curves(noise, out)
-  crit_run = report.load(crit)
+  crit_run = results.open(crit)
   crit_fig, = figures.critical_curves(crit_run, out)
   csr = {label.split("=")[1]: v for label, v in crit_run.curves("critical_ratio").items()}
-  ccfg = crit_run.config["config"]
+  ccfg = crit_run.config
   crit_lines = ["| data | seeds | " + " | ".join(
       f"epoch {e + 1}" for e in range(ccfg["num_epochs"])
       if np.isfinite(next(iter(csr.values()))[:, e]).any()) + " |"]

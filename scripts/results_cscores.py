@@ -43,7 +43,7 @@ def main() -> None:
   wds = [lib.run(SWEEP, args.root, dict(subset_ratio=r, eval_every_epochs=1),
                  args.data_dir, folder=f"jiang_cscores_{r:g}") for r in ratios]
   trained = time.perf_counter() - start
-  result = difficulty.run([str(w) for w in wds], out=str(pathlib.Path(args.root) /
+  result = difficulty.analyze([str(w) for w in wds], out=str(pathlib.Path(args.root) /
                                                           "jiang_cscores_analysis"),
                           data_dir=args.data_dir, critical_examples=0,
                           compare_with=str(published))

@@ -30,12 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
-from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 from jaxmem import steps  # pylint: disable=wrong-import-position
+from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
 from jaxmem.analysis import table  # pylint: disable=wrong-import-position
 from jaxmem.measures import depth as depth_lib  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 
 OUT = "difficulty_usps.md"
 SWEEP = "difficulty_usps"
@@ -73,7 +73,7 @@ def old_and_new_depth(workdir, data_dir) -> tuple[np.ndarray, np.ndarray, np.nda
   found = [[], [], []]
   # Host copies, so each lane's program runs on one device: no collective
   # between the devices' threads, which XLA aborts after 40 s on a busy CPU.
-  lanes, states = the_run.host((the_run.lane, the_run.state.train))
+  lanes, states = the_run.host((the_run.constants, the_run.state.train))
   for i in range(the_run.num_lanes):
     lane, state = jax.tree.map(lambda x: x[i], (lanes, states))
     for j, d in enumerate(one(lane, state)):
@@ -91,7 +91,7 @@ def main() -> None:
   wds = [lib.run(SWEEP, args.root, dict(subset_ratio=r), args.data_dir,
                  folder=f"difficulty_usps_{r:g}") for r in ratios]
   start = time.perf_counter()
-  result = difficulty.run([str(w) for w in wds], out=str(pathlib.Path(args.root) /
+  result = difficulty.analyze([str(w) for w in wds], out=str(pathlib.Path(args.root) /
                                                           "difficulty_usps_analysis"),
                           data_dir=args.data_dir, k=K)
   cols, names, matrix = result.columns, result.names, result.correlations

@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import results  # pylint: disable=wrong-import-position
 from jaxmem.report import figures  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
 
 # sweep -> (what it changes, Karpathy's train / test error % on his MNIST
 # stand-in for USPS, one seed, from his repro.py and modern.py)
@@ -38,7 +38,7 @@ def figure(workdirs: dict, path) -> None:
   fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
   for name, wd in workdirs.items():
     for ax, metric in zip(axes, ("train_acc", "test_acc")):
-      acc, = report.load(wd).curves(metric).values()
+      acc, = results.open(wd).curves(metric).values()
       label = "1989" if name == "lecun1989_usps" else "+ " + name.replace("lecun1989_", "")
       figures.band(ax, 100 * (1 - acc), label)
   for ax, split in zip(axes, ("train", "test")):

@@ -18,10 +18,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from jaxmem.workdir import admission  # pylint: disable=wrong-import-position
+import jaxmem  # pylint: disable=wrong-import-position
+from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
 from jaxmem.commands import common  # pylint: disable=wrong-import-position
 from jaxmem.workdir import files  # pylint: disable=wrong-import-position
-from jaxmem import trainer  # pylint: disable=wrong-import-position
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
 
@@ -34,7 +34,7 @@ def setup() -> None:
 
 
 def sweep_config(name: str, overrides: dict | None = None):
-  """sweeps/NAME.py's config with `overrides` (a key "preprocess.crop"
+  """The built-in sweep NAME's config with `overrides` (a key "preprocess.crop"
   reaches into nested fields)."""
   config = importlib.import_module(f"jaxmem.sweeps.{name}").get_config()
   for key, value in (overrides or {}).items():
@@ -56,21 +56,15 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   wd = files.Workdir(str(workdir))
   if wd.status() == "done":
     held = wd.read_json("config.json")["config"]
-    if not _differs(held, config.to_dict()):
+    if not config_lib.diff(held, config.to_dict()):
       print(f"{name}: reusing the finished run in {workdir}", flush=True)
       return workdir
     print(f"{name}: {workdir} holds another config; training anew", flush=True)
-    trainer.run(config, str(workdir), data_dir, overwrite=True)
+    jaxmem.train(config, str(workdir), data_dir, overwrite=True)
     return workdir
   print(f"{name}: training into {workdir}", flush=True)
-  trainer.run(config, str(workdir), data_dir)
+  jaxmem.train(config, str(workdir), data_dir)
   return workdir
-
-
-def _differs(held: dict, new: dict) -> list[str]:
-  """Keys in which a finished run's config differs from `new` (fields added
-  to jaxmem after the run count as their defaults)."""
-  return admission.config_diff(held, new)
 
 
 def summary(workdir) -> dict:

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=wrong-import-position
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import results  # pylint: disable=wrong-import-position
 from jaxmem.workdir import files  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "toneva"
 # sweep -> (data set in prose, Toneva's unforgettable fraction on the closest
@@ -138,7 +138,7 @@ def removal_figure(results: dict, path: pathlib.Path) -> None:
 
 def final_test_acc(workdir) -> np.ndarray:
   """float [seeds]: test accuracy after the last epoch (a one-point run)."""
-  acc, = report.load(workdir).curves("test_acc").values()
+  acc, = results.open(workdir).curves("test_acc").values()
   return acc[:, -1]
 
 
@@ -260,7 +260,7 @@ def main() -> None:
             "unforgettable, there are far fewer to lose.",
             "- Full scale on an accelerator: `jaxmem --experiment=forgetting_cifar10` "
             "(Zhang's small AlexNet with random crops and flips), then rank with "
-            "`python -m jaxmem.analyze`.", ""]
+            "`jaxmem analyze`.", ""]
   seconds = lib.training_seconds(list(wds.values()) + run_dirs)
   lib.write(f"{OUT}.md", "\n".join(lines), dict(
       title="Toneva et al. 2019, unforgettable examples and the removal experiment",

@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import results  # pylint: disable=wrong-import-position
 from jaxmem.report import figures  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
 
 # dataset -> its name in prose, what the sweeps train on, default seeds and
 # epochs, and what differs from the paper's CIFAR-10 at full scale.
@@ -60,7 +60,7 @@ def fit_order(run, threshold: float) -> str:
 
 def page(dataset: str, conditions, corruption, threshold: float,
          command: str) -> tuple[str, str]:
-  cfg, about = conditions.config["config"], DATASETS[dataset]
+  cfg, about = conditions.config, DATASETS[dataset]
   out = f"zhang_fig1_{dataset}"
   lines = [
       f"# Zhang et al. (2017), Figure 1, on {about['title']}", "",
@@ -152,7 +152,7 @@ def main() -> None:
   overrides = {"num_seeds": seeds, "num_epochs": args.epochs or about["epochs"]}
   wds = [lib.run(name, args.root, overrides, args.data_dir)
          for name in (f"zhang_{args.dataset}", f"zhang_corruption_{args.dataset}")]
-  conditions, corruption = (report.load(wd) for wd in wds)
+  conditions, corruption = (results.open(wd) for wd in wds)
   out = f"zhang_fig1_{args.dataset}"
   (lib.DOCS / out).mkdir(parents=True, exist_ok=True)
   command = "python scripts/results_zhang_fig1.py " + " ".join(sys.argv[1:])

@@ -12,9 +12,9 @@ import argparse
 import sys
 
 import results_lib as lib  # pylint: disable=wrong-import-position
+from jaxmem import results  # pylint: disable=wrong-import-position
 from jaxmem.report import figures  # pylint: disable=wrong-import-position
 from jaxmem.workdir import files  # pylint: disable=wrong-import-position
-from jaxmem import report  # pylint: disable=wrong-import-position
 
 OUT = "zhang_table1"
 # (model, condition, weight decay used) -> the paper's (train, test) accuracy
@@ -45,7 +45,7 @@ def agreement(run) -> float:
 
 
 def page(runs: dict, command: str) -> tuple[str, str]:
-  cfg = runs[MODELS[0]].config["config"]
+  cfg = runs[MODELS[0]].config
   wd = max(cfg["grid"]["weight_decay"])
   lines = [
       "# Zhang et al. (2017), Table 1: the MLPs on CIFAR-10", "",
@@ -122,7 +122,7 @@ def main() -> None:
   overrides = {"num_seeds": args.seeds, "num_epochs": args.epochs}
   wds = {m: lib.run("zhang_cifar10_mlp", args.root, dict(overrides, model=m), args.data_dir,
                     folder=f"zhang_cifar10_{m}") for m in MODELS}
-  runs = {m: report.load(wd) for m, wd in wds.items()}
+  runs = {m: results.open(wd) for m, wd in wds.items()}
   (lib.DOCS / OUT).mkdir(parents=True, exist_ok=True)
   command = ("python scripts/results_zhang_table1.py " + " ".join(sys.argv[1:])).strip()
   text, verdict = page(runs, command)

@@ -3,7 +3,7 @@ the kernel min-norm interpolant (their sections 4 and 5), on real data.
 
 For each data set, true labels and `--seeds` random labellings:
   * the depth-2 ReLU network of Theorem 1 (2n + d weights per output), built
-    in closed form (jaxmem.interpolation.fit_two_layer): train and test
+    in closed form (jaxmem.analysis.interpolation.fit_two_layer): train and test
     accuracy;
   * the Gaussian-kernel minimum-norm interpolant, bandwidth the median pixel
     distance: train and test accuracy and its RKHS norm (true vs random).

@@ -73,7 +73,7 @@ class LeNet1989(nn.Module):
 
 
 
-# The CIFAR networks of jaxmem.cifar_models: the same modules under the same
+# The CIFAR networks of jaxmem.models.cifar: the same modules under the same
 # names (a torch name's ".<i>." is flax's "_<i>"), so that `load_flax` can
 # copy a flax model's variables in. Default PyTorch init (not flax's).
 

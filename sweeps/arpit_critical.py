@@ -10,7 +10,7 @@ more complex decision boundary). About 6 minutes on 2 CPU cores.
   jaxmem --experiment=arpit_critical --workdir=runs/arpit_critical
 """
 
-from sweeps import arpit_one_epoch
+from jaxmem.sweeps import arpit_one_epoch
 
 
 def get_config():

@@ -12,11 +12,11 @@ more than the learning of clean ones. About 2 minutes per run on 2 CPU cores.
   jaxmem --experiment=arpit_noise --config.dropout_rate=0.5 --workdir=runs/arpit_noise_dropout
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "fashion_mnist"
   c.train_size = 10_000
   c.model = "mlp_1x512"

@@ -12,7 +12,7 @@ About 4 minutes on 2 CPU cores.
   jaxmem --experiment=arpit_one_epoch --workdir=runs/arpit_one_epoch
 """
 
-from sweeps import zhang_cifar10_mlp
+from jaxmem.sweeps import zhang_cifar10_mlp
 
 
 def get_config():

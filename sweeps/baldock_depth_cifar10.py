@@ -21,7 +21,7 @@ Full scale, on an accelerator (Baldock trained to convergence; 4 seeds):
       --out=reports/baldock
 """
 
-from sweeps import toneva_cifar10_resnet18
+from jaxmem.sweeps import toneva_cifar10_resnet18
 
 
 def get_config():

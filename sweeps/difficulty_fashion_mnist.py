@@ -9,10 +9,10 @@ on 2 CPU cores; the report's prediction depth (k-NN over 60000 examples at
 three layers) about 2 minutes per lane more.
 
   jaxmem --experiment=difficulty_fashion_mnist --workdir=runs/difficulty_fashion_mnist
-  python -m jaxmem.report --workdir=runs/difficulty_fashion_mnist
+  jaxmem report --workdir=runs/difficulty_fashion_mnist
 """
 
-from sweeps import difficulty_usps
+from jaxmem.sweeps import difficulty_usps
 
 
 def get_config():

@@ -11,16 +11,16 @@ subset ratios: run it at several and analyse them together.
     jaxmem --experiment=difficulty_usps --config.subset_ratio=$r \\
         --workdir=runs/difficulty_usps_$r
   done
-  python -m jaxmem.report --workdir=runs/difficulty_usps_0.25 \\
+  jaxmem report --workdir=runs/difficulty_usps_0.25 \\
       --workdir=runs/difficulty_usps_0.5 --workdir=runs/difficulty_usps_0.75 \\
       --out=reports/difficulty_usps
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "usps"
   c.model = "mlp_1x512"
   c.preprocess.normalize = "standardize"

@@ -3,24 +3,24 @@
 8 seeds of Zhang's small AlexNet (1,387,786 parameters on 28x28x3) trained with
 random 28x28 crops and flips, as Toneva counts forgetting in the augmented
 training pass; 30 epochs, SGD momentum 0.9, lr 0.01 x0.95 per epoch. Prediction
-depth and C-score-style hold-out numbers come from `python -m jaxmem.report`;
+depth and C-score-style hold-out numbers come from `jaxmem report`;
 critical samples every 10 epochs on 512 images. An accelerator job (hours on 2
 CPU cores); a CPU smoke run:
 
   jaxmem --experiment=forgetting_cifar10 --config.train_size=2048 \\
       --config.test_size=512 --config.num_seeds=2 --config.num_epochs=2 \\
       --config.critical.examples=64 --workdir=runs/forgetting_cifar10_smoke
-  python -m jaxmem.report --workdir=runs/forgetting_cifar10_smoke --critical_examples=64
+  jaxmem report --workdir=runs/forgetting_cifar10_smoke --critical_examples=64
 
   jaxmem --experiment=forgetting_cifar10 --workdir=runs/forgetting_cifar10
-  python -m jaxmem.report --workdir=runs/forgetting_cifar10
+  jaxmem report --workdir=runs/forgetting_cifar10
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "cifar10"
   c.model = "alexnet_small"
   c.preprocess.crop = 28

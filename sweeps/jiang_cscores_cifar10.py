@@ -30,11 +30,11 @@ hundreds of lanes per ratio:
   done
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "cifar10"
   c.model = "mlp_1x512"
   c.preprocess.normalize = "standardize"

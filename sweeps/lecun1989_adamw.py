@@ -7,7 +7,7 @@ passes (Karpathy: 0.00% train / 3.59% test error).
   jaxmem --experiment=lecun1989_adamw --workdir=runs/lecun1989_adamw
 """
 
-from sweeps import lecun1989_ce
+from jaxmem.sweeps import lecun1989_ce
 
 
 def get_config():

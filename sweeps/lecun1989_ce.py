@@ -9,7 +9,7 @@ lecun1989_modern. 16 seeds at CPU scale.
   jaxmem --experiment=lecun1989_ce --workdir=runs/lecun1989_ce
 """
 
-from sweeps import lecun1989_usps
+from jaxmem.sweeps import lecun1989_usps
 
 
 def get_config():

@@ -6,7 +6,7 @@ H3, the layer with the most weights (Karpathy: 1.47% train / 1.59% test error).
   jaxmem --experiment=lecun1989_modern --workdir=runs/lecun1989_modern
 """
 
-from sweeps import lecun1989_shift
+from jaxmem.sweeps import lecun1989_shift
 
 
 def get_config():

@@ -6,7 +6,7 @@ each axis (Karpathy: 1.70% train / 2.19% test error).
   jaxmem --experiment=lecun1989_shift --workdir=runs/lecun1989_shift
 """
 
-from sweeps import lecun1989_adamw
+from jaxmem.sweeps import lecun1989_adamw
 
 
 def get_config():

@@ -10,11 +10,11 @@ passes, MSE to +-1 targets; 32 seeds as 32 lanes. The paper reports 0.14% train
   jaxmem --experiment=lecun1989_usps --workdir=runs/lecun1989_usps
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "usps"
   c.model = "lenet1989"
   c.preprocess.normalize = "minus_one_one"  # The 1989 net sees [-1, 1].

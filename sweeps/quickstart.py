@@ -9,15 +9,15 @@ download.
   jaxmem --experiment=quickstart --workdir=runs/quickstart
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "digits"
   c.model = "mlp_1x512"
   c.preprocess.normalize = "standardize"  # Zhang's per-image whitening.
-  c.grid.condition = tuple(config_lib.CONDITIONS)
+  c.grid.condition = tuple(jaxmem.CONDITIONS)
   c.num_seeds = 8
   c.num_epochs = 60
   c.batch_size = 32

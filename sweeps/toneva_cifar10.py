@@ -10,7 +10,7 @@ and flips) is the accelerator-sized counterpart.
   jaxmem --experiment=toneva_cifar10 --workdir=runs/toneva_cifar10
 """
 
-from sweeps import zhang_cifar10_mlp
+from jaxmem.sweeps import zhang_cifar10_mlp
 
 
 def get_config():

@@ -19,11 +19,11 @@ Full scale, on an accelerator (5 seeds x 200 epochs of 50,000 images):
   jaxmem report --workdir=runs/toneva_cifar10_resnet18
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "cifar10"
   c.train_size = 512
   c.test_size = 512

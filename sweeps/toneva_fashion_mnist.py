@@ -11,7 +11,7 @@ CPU cores.
   jaxmem --experiment=toneva_fashion_mnist --workdir=runs/toneva_fashion_mnist
 """
 
-from sweeps import zhang_usps
+from jaxmem.sweeps import zhang_usps
 
 
 def get_config():

@@ -6,7 +6,7 @@ minute on 2 CPU cores.
   jaxmem --experiment=toneva_usps --workdir=runs/toneva_usps
 """
 
-from sweeps import toneva_fashion_mnist
+from jaxmem.sweeps import toneva_fashion_mnist
 
 
 def get_config():

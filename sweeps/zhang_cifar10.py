@@ -11,14 +11,14 @@ is zhang_corruption_cifar10. Full scale on an accelerator:
   jaxmem --experiment=zhang_cifar10 --workdir=runs/zhang_cifar10
 """
 
-from jaxmem import config as config_lib
-from sweeps import zhang_cifar10_mlp
+import jaxmem
+from jaxmem.sweeps import zhang_cifar10_mlp
 
 
 def get_config():
   c = zhang_cifar10_mlp.get_config()  # Data, MLP 1x512 and Zhang's training.
   c.grid.weight_decay = ()
-  c.grid.condition = tuple(config_lib.CONDITIONS)
+  c.grid.condition = tuple(jaxmem.CONDITIONS)
   c.num_seeds = 3
   c.num_epochs = 30
   return c

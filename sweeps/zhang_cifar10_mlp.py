@@ -19,11 +19,11 @@ pixels differ slightly from the original binary release.
   jaxmem --experiment=zhang_cifar10_mlp --workdir=runs/zhang_cifar10_mlp
 """
 
-from jaxmem import config as config_lib
+import jaxmem
 
 
 def get_config():
-  c = config_lib.base_config()
+  c = jaxmem.base_config()
   c.dataset = "cifar10"
   c.train_size = 10_000
   c.model = "mlp_1x512"

@@ -7,7 +7,7 @@ CPU cores.
   jaxmem --experiment=zhang_corruption_cifar10 --workdir=runs/zhang_corruption_cifar10
 """
 
-from sweeps import zhang_cifar10
+from jaxmem.sweeps import zhang_cifar10
 
 
 def get_config():

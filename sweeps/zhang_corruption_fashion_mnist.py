@@ -7,7 +7,7 @@ training of zhang_fashion_mnist. About 5 minutes on 2 CPU cores.
       --workdir=runs/zhang_corruption_fashion_mnist
 """
 
-from sweeps import zhang_fashion_mnist
+from jaxmem.sweeps import zhang_fashion_mnist
 
 
 def get_config():

@@ -12,7 +12,7 @@ Zhang et al. train to convergence, e.g. on an accelerator with
   jaxmem --experiment=zhang_corruption_usps --workdir=runs/zhang_corruption_usps
 """
 
-from sweeps import zhang_usps
+from jaxmem.sweeps import zhang_usps
 
 
 def get_config():

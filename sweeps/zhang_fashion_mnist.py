@@ -11,7 +11,7 @@ Figure 1b-c is zhang_corruption_fashion_mnist. Full scale on an accelerator:
   jaxmem --experiment=zhang_fashion_mnist --workdir=runs/zhang_fashion_mnist
 """
 
-from sweeps import zhang_usps
+from jaxmem.sweeps import zhang_usps
 
 
 def get_config():

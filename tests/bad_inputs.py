@@ -107,7 +107,7 @@ CASES = [
     ("negative seed", ["--config.seed=-1"], "config.seed must be an integer 0.."),
     ("absurd number of epochs", ["--config.num_epochs=1000000000"], "1..10000000"),
     ("a billion seeds", ["--config.num_seeds=1000000000"],
-     "GB of per-example records"),
+     "GB of per-example accumulators"),
     ("absurd synthetic data set", ["--config.synthetic.num_train=100000000000"],
      "config.synthetic asks for"),
     ("critical-sample step not finite", ["--config.critical.step=nan"],
@@ -175,7 +175,7 @@ ANALYSIS_CASES = [
     ("published scores that are not there", "analyze",
      ["--compare=/nonexistent/cscores.npz"], "--compare=/nonexistent/cscores.npz: no such file"),
     ("a training flag", "analyze", ["--config.num_epochs=3"],
-     "valid flags of jaxmem.analyze: --workdir, --out"),
+     "valid flags of jaxmem analyze: --workdir, --out"),
 ]
 
 

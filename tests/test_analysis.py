@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from jaxmem.workdir import history
-from jaxmem.workdir import files
+import jaxmem
 from jaxmem import run as run_lib
-from jaxmem import trainer
 from jaxmem.analysis import dynamics
 from jaxmem.analysis import fit
+from jaxmem.workdir import files
+from jaxmem.workdir import history
 from tests.test_train import tiny
 
 
@@ -71,7 +71,7 @@ def test_time_to_fit_and_slowdown():
 
 def test_presented_correctness_is_recorded_from_the_training_pass(tmp_path):
   c = tiny(num_seeds=1, num_epochs=3, batch_size=40)  # 192 = 4 x 40 + 32 dropped.
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   ex = files.Workdir(tmp_path).read_examples()
   presented = history.open_history(tmp_path / "history")["presented"].read().result()
   assert presented.shape == (1, 3, 192)
@@ -109,7 +109,7 @@ def test_holdout_estimates_on_a_design_computed_by_hand():
 
 def test_lanes_train_on_their_own_equal_subsets(tmp_path):
   c = tiny(num_seeds=4, num_epochs=2, subset_ratio=0.5, batch_size=16)
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   ex = files.Workdir(tmp_path).read_examples()
   member = ex["in_subset"]
   presented = history.open_history(tmp_path / "history")["presented"].read().result()
@@ -123,7 +123,7 @@ def test_lanes_train_on_their_own_equal_subsets(tmp_path):
     assert r["train_acc"] == pytest.approx(correct[member[lane]].mean())
     assert r["holdout_acc"] == pytest.approx(correct[~member[lane]].mean())
   # A lane's subset depends on its seed index only, not on its neighbours.
-  alone = run_lib.Run.build(tiny(num_seeds=1, subset_ratio=0.5, batch_size=16)).lane
+  alone = run_lib.Run.build(tiny(num_seeds=1, subset_ratio=0.5, batch_size=16)).constants
   np.testing.assert_array_equal(np.asarray(alone.subset[0]), np.flatnonzero(member[0]))
 
 

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from jaxmem.analysis import difficulty
-from jaxmem import errors
+import jaxmem
 from jaxmem import config as config_lib
-from jaxmem import trainer
+from jaxmem import errors
+from jaxmem import sweeps
+from jaxmem.analysis import difficulty
 from jaxmem.analysis import table
 from jaxmem.measures.critical import sample as table_sample
 
 
 def _usps(**overrides):
-  c = config_lib.load("difficulty_usps")
+  c = sweeps.load("difficulty_usps")
   c.unlock()
   c.update({**dict(train_size=512, test_size=256, model="mlp", mlp_widths=(32,),
                   num_seeds=4, num_epochs=3, batch_size=32), **overrides})
@@ -37,7 +38,7 @@ def usps_runs(tmp_path_factory):
   paths = []
   for ratio in (0.25, 0.5):
     path = tmp_path_factory.mktemp(f"usps_{ratio}")
-    trainer.run(_usps(subset_ratio=ratio), str(path))
+    jaxmem.train(_usps(subset_ratio=ratio), str(path))
     paths.append(path)
   return paths
 
@@ -94,7 +95,7 @@ def test_lane_measures_are_cached_by_stage_and_recomputed_when_settings_change(
 def test_a_run_that_measured_depth_itself_is_not_measured_again(tmp_path):
   c = _usps(subset_ratio=0.5, num_seeds=2)
   c.depth.k = 5
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   measured = difficulty.lane_measures(tmp_path, k=5, critical_examples=0)
   assert not (tmp_path / "analysis" / "depth.npz").exists()  # Taken from examples.npz.
   # The analysis's own computation from the final checkpoint gives the same:
@@ -105,9 +106,9 @@ def test_a_run_that_measured_depth_itself_is_not_measured_again(tmp_path):
 
 def test_bad_analysis_input(usps_runs, tmp_path):
   with pytest.raises(errors.UserError, match="--out"):
-    difficulty.run([str(p) for p in usps_runs])
+    difficulty.analyze([str(p) for p in usps_runs])
   with pytest.raises(errors.UserError, match="--knn_k=0: valid: 1.."):
-    difficulty.run([str(usps_runs[0])], k=0)
+    difficulty.analyze([str(usps_runs[0])], k=0)
   bad = _analyze(f"--workdir={tmp_path / 'nothing'}")
   assert bad.returncode == 2 and "holds no finished run" in bad.stderr
   assert len(bad.stderr.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from jaxmem import config as config_lib
+from jaxmem import sweeps
 from tests import bad_inputs
 
 
@@ -23,18 +24,18 @@ def test_list_experiments_names_every_sweep():
   for name in ("quickstart", "zhang_usps", "zhang_corruption_usps", "lecun1989_usps",
                "zhang_cifar10_mlp"):
     assert name in out.stdout
-  assert set(config_lib.names()) >= {"quickstart", "lecun1989_usps"}
+  assert set(sweeps.names()) >= {"quickstart", "lecun1989_usps"}
 
 
-@pytest.mark.parametrize("name", config_lib.names())
+@pytest.mark.parametrize("name", sweeps.names())
 def test_every_sweep_is_valid(name):
   """Each sweep's config passes validation and expands to its lanes, and its
   docstring gives the command that runs it."""
   from jaxmem import lanes  # pylint: disable=g-import-not-at-top
-  config = config_lib.load(name)
+  config = sweeps.load(name)
   config_lib.validate(config)
   assert len(lanes.expand(config)) >= config.num_seeds
-  assert f"--experiment={name}" in config_lib.module(name).__doc__
+  assert f"--experiment={name}" in sweeps.module(name).__doc__
 
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmem
 from jaxmem import config as config_lib
-from jaxmem.workdir import files
-from jaxmem import trainer
 from jaxmem.measures import critical
+from jaxmem.workdir import files
 from tests.test_train import tiny
 
 
@@ -73,7 +73,7 @@ def test_critical_ratio_recorded_during_training(tmp_path, radius, expected):
   c = tiny(num_epochs=3, **{"critical.every_epochs": 2, "critical.examples": 40,
                             "critical.radius": radius, "critical.step": 1.0,
                             "critical.iterations": 30, "checkpoint_every_epochs": 1})
-  summary = trainer.run(c, str(tmp_path))
+  summary = jaxmem.train(c, str(tmp_path))
   rows = files.Workdir(tmp_path).read_metrics()
   # Training time only grows, and sums to no more than the run's (a save in
   # between must not count the time before it twice).

@@ -14,9 +14,11 @@ from PIL import Image
 import pytest
 from sklearn import datasets as sklearn_datasets
 
-from jaxmem.datasets import cifar10_jpeg
 from jaxmem import datasets
 from jaxmem import errors
+from jaxmem.datasets import base
+from jaxmem.datasets import builtin
+from jaxmem.datasets import cifar10_jpeg
 from jaxmem.datasets import tfds_data
 
 # Read before any test changes the environment; CI sets it relative to the repo.
@@ -210,10 +212,10 @@ def test_cifar10_without_any_source_names_the_path(monkeypatch, tmp_path):
 
 
 def test_fashion_mnist_from_debian_package(tmp_path):
-  assert datasets._DEBIAN_FASHION_MNIST.exists(), (
+  assert builtin.DEBIAN_FASHION_MNIST.exists(), (
       "real Fashion-MNIST is missing: apt-get install -y dataset-fashion-mnist")
   ds = datasets.load("fashion_mnist", tmp_path)
-  assert ds.source == str(datasets._DEBIAN_FASHION_MNIST)
+  assert ds.source == str(builtin.DEBIAN_FASHION_MNIST)
   _check_split(ds.train, 60000, (28, 28, 1))
   _check_split(ds.test, 10000, (28, 28, 1))
   assert np.bincount(ds.test.labels).tolist() == [1000] * 10
@@ -549,7 +551,7 @@ def test_unknown_dataset_lists_valid_names():
 
 
 def test_loaded_labels_are_checked(monkeypatch):
-  bad = datasets._split(np.zeros((3, 2, 2, 1)), np.array([0, 1, 10]))
+  bad = base.make_split(np.zeros((3, 2, 2, 1)), np.array([0, 1, 10]))
   monkeypatch.setitem(datasets.DATASETS, "bad", lambda data_dir: (
       datasets.Dataset("bad", bad, bad, 10, "bad-source")))
   with pytest.raises(errors.UserError, match="bad-source"):
@@ -605,7 +607,7 @@ def test_usps_download(monkeypatch, tmp_path):
   monkeypatch.setattr(urllib.request, "urlopen", urlopen)
   ds = datasets.load("usps", tmp_path)
   files = ["zip.train.gz", "zip.test.gz"]
-  assert requested == [(datasets._USPS_URL + f, 20) for f in files]
+  assert requested == [(builtin.USPS_URL + f, 20) for f in files]
   assert len(ds.train.labels) == 7291 and len(ds.test.labels) == 2007
   assert sorted(p.name for p in (tmp_path / "usps").iterdir()) == sorted(files)
 

@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem.workdir import files
+import jaxmem
 from jaxmem import run as run_lib
 from jaxmem import steps
-from jaxmem import trainer
 from jaxmem.measures import depth
+from jaxmem.workdir import files
 from tests.test_train import tiny
 
 
@@ -58,11 +58,11 @@ def _numpy_depth(embeddings, subset, labels, pred, k, num_classes):
 def test_depth_of_a_trained_run_uses_the_lanes_subset_and_the_softmax(tmp_path):
   c = tiny(num_seeds=2, num_epochs=3, subset_ratio=0.5, batch_size=16,
            **{"depth.k": 5})
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   recorded = files.Workdir(tmp_path).read_examples()["depth"]
   the_run = run_lib.Run.from_workdir(tmp_path)
   for lane_i in range(2):
-    one = jax.tree.map(lambda x: x[lane_i], (the_run.lane, the_run.state.train))
+    one = jax.tree.map(lambda x: x[lane_i], (the_run.constants, the_run.state.train))
     x = steps.inputs(the_run.task, the_run.data, one[0], jnp.arange(192), "train", None)
     logits, emb = the_run.task.model.apply(steps.variables(one[1]), x, train=False,
                                            return_embeddings=True)

@@ -19,13 +19,13 @@ from tests.test_train import tiny
 _SHARDED = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from jaxmem import trainer
+    import jaxmem
     from jaxmem.workdir import files
     from tests.test_train import tiny
     out = {}
     for name, devices, chunk in (("one", 1, 1), ("four", 4, 1), ("four_chunk2", 4, 2)):
       path = f"{sys.argv[1]}/{name}"
-      trainer.run(tiny(num_seeds=6, num_devices=devices, lane_chunk=chunk), path)
+      jaxmem.train(tiny(num_seeds=6, num_devices=devices, lane_chunk=chunk), path)
       wd = files.Workdir(path)
       out[name] = dict(loss=[r["train_loss"] for r in wd.read_metrics()],
                        pred=wd.read_examples()["train_pred"].tolist(),

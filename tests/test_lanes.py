@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from jaxmem import errors
 from jaxmem import config as config_lib
+from jaxmem import errors
 from jaxmem import lanes
 
 

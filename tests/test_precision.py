@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmem
+from jaxmem import run as run_lib
 from jaxmem.models import precision
 from jaxmem.workdir import files
-from jaxmem import run as run_lib
-from jaxmem import trainer
 from tests.test_train import tiny
 
 
@@ -55,14 +55,14 @@ def test_bfloat16_computes_in_bfloat16_and_returns_float32():
 def test_unknown_dtype_is_refused_naming_the_choices():
   c = tiny(dtype="float16")
   with pytest.raises(Exception, match="bfloat16.*float32|float32.*bfloat16"):
-    trainer.run(c, "/nonexistent/never_written")
+    jaxmem.train(c, "/nonexistent/never_written")
 
 
 def test_bfloat16_run_trains_with_float32_state(tmp_path):
   runs = {}
   for dtype in ("float32", "bfloat16"):
     runs[dtype] = tmp_path / dtype
-    trainer.run(tiny(dtype=dtype, num_epochs=4), str(runs[dtype]))
+    jaxmem.train(tiny(dtype=dtype, num_epochs=4), str(runs[dtype]))
   rows = {d: files.Workdir(p).read_metrics() for d, p in runs.items()}
   last = {d: [r for r in rs if r["epoch"] == 4] for d, rs in rows.items()}
   for a, b in zip(last["float32"], last["bfloat16"]):

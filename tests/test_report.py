@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
+import jaxmem
 from jaxmem import errors
-from jaxmem.workdir import files
 from jaxmem import report
-from jaxmem import trainer
 from jaxmem.analysis import table
+from jaxmem.workdir import files
 from tests.test_train import tiny
 
 
@@ -21,7 +21,7 @@ def corruption_run(tmp_path_factory):
   c = tiny(num_epochs=3)
   c.grid.label_corruption = (0.0, 0.5, 1.0)
   path = tmp_path_factory.mktemp("run")
-  return path, trainer.run(c, str(path))
+  return path, jaxmem.train(c, str(path))
 
 
 def test_report_tables_and_figures(corruption_run):
@@ -66,9 +66,9 @@ def test_a_sweeps_seeds_split_over_jobs_pool_into_the_table_of_one_run(tmp_path)
   """The README's case: seeds 0-1 and 2-3 trained as two jobs (first_seed),
   pooled by the report, give the per-example table of one run of seeds 0-3."""
   c = lambda **kw: tiny(num_epochs=3, subset_ratio=0.5, **kw)
-  trainer.run(c(num_seeds=2), str(tmp_path / "seeds_0_1"))
-  trainer.run(c(num_seeds=2, first_seed=2), str(tmp_path / "seeds_2_3"))
-  trainer.run(c(num_seeds=4), str(tmp_path / "whole"))
+  jaxmem.train(c(num_seeds=2), str(tmp_path / "seeds_0_1"))
+  jaxmem.train(c(num_seeds=2, first_seed=2), str(tmp_path / "seeds_2_3"))
+  jaxmem.train(c(num_seeds=4), str(tmp_path / "whole"))
   md = report.write([str(tmp_path / "seeds_0_1"), str(tmp_path / "seeds_2_3")],
                        out=str(tmp_path / "pooled"), k=5)
   text = md.read_text()

@@ -10,13 +10,13 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmem.workdir import checkpoint
-from jaxmem.models import cifar
+import jaxmem
 from jaxmem import errors
 from jaxmem import lanes as lanes_lib
 from jaxmem import models
+from jaxmem.models import cifar
+from jaxmem.workdir import checkpoint
 from jaxmem.workdir import files
-from jaxmem import trainer
 from tests import processes
 from tests.test_train import tiny
 
@@ -67,7 +67,7 @@ def test_sigkill_at_random_moments_then_resume_is_identical(
 
 def _four_epochs(tmp_path, name):
   c = tiny(num_epochs=4, checkpoint_every_epochs=1, checkpoint_keep=3)
-  trainer.run(c, str(tmp_path / name))
+  jaxmem.train(c, str(tmp_path / name))
   return c, tmp_path / name
 
 
@@ -110,7 +110,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, info_log
     elif damage == "delete_files":
       f.unlink()
   caplog.clear()
-  trainer.run(c, str(workdir))
+  jaxmem.train(c, str(workdir))
   assert "checkpoint of epoch 4" in caplog.text and "unusable" in caplog.text
   # From the previous checkpoint, epoch 3, not from the start.
   assert processes.resumed_from(caplog.text) == 3
@@ -133,9 +133,9 @@ def test_no_usable_checkpoint_needs_overwrite(tmp_path):
       f.write_bytes(b"garbage")
   before = (workdir / "metrics.jsonl").read_bytes()
   with pytest.raises(errors.UserError, match="no usable checkpoint.*--overwrite"):
-    trainer.run(c, str(workdir))
+    jaxmem.train(c, str(workdir))
   assert (workdir / "metrics.jsonl").read_bytes() == before  # Nothing lost.
-  trainer.run(c, str(workdir), overwrite=True)
+  jaxmem.train(c, str(workdir), overwrite=True)
   assert files.Workdir(workdir).status() == "done"
 
 
@@ -147,13 +147,13 @@ def test_resuming_with_another_config_names_the_keys(tmp_path, info_log):
     shutil.rmtree(workdir / "checkpoints" / str(epoch))
   other = tiny(num_epochs=4, learning_rate=0.5, batch_size=16)
   with pytest.raises(errors.UserError, match="batch_size, learning_rate"):
-    trainer.run(other, str(workdir))
+    jaxmem.train(other, str(workdir))
   # Execution-only keys may change on resume: here the lanes go vmapped two
   # at a time, and every epoch is evaluated in chunks of 7 examples.
   same = tiny(num_epochs=4, checkpoint_every_epochs=1, checkpoint_keep=3, lane_chunk=2,
               eval_batch_size=7)
   info_log.clear()
-  trainer.run(same, str(workdir))
+  jaxmem.train(same, str(workdir))
   assert processes.resumed_from(info_log.text) == 2
   assert processes.epochs_trained(info_log.text) == [3, 4]
   execution = files.Workdir(workdir).read_json("config.json")["execution"]
@@ -174,8 +174,8 @@ def test_a_diverging_lane_is_frozen_marked_and_leaves_the_others_alone(tmp_path)
   with_bad.grid.learning_rate = (0.05, 1e30)
   without = tiny(num_epochs=3)
   without.grid.learning_rate = (0.05,)
-  bad = trainer.run(with_bad, str(tmp_path / "bad"))
-  good = trainer.run(without, str(tmp_path / "good"))
+  bad = jaxmem.train(with_bad, str(tmp_path / "bad"))
+  good = jaxmem.train(without, str(tmp_path / "good"))
   for i in range(2):  # Seeds 0 and 1 of lr 0.05, unchanged by their neighbour.
     for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
       assert bad["lanes"][i][key] == pytest.approx(good["lanes"][i][key], rel=1e-5)
@@ -204,13 +204,12 @@ def test_a_diverged_lane_keeps_its_last_finite_parameters_and_statistics(
   epoch 1. Its parameters and BatchNorm statistics must stay exactly that."""
   monkeypatch.setitem(models.MODELS, "resnet_tiny", models._factory(  # pylint: disable=protected-access
       cifar.CifarResNet, width=4, stage_sizes=(1, 1, 1, 1)))
-  monkeypatch.setattr(models, "_BATCH_NORM", models._BATCH_NORM | {"resnet_tiny"})  # pylint: disable=protected-access
   c = tiny(model=model, num_seeds=1, num_epochs=3, batch_size=16,
            checkpoint_every_epochs=1, checkpoint_keep=3,
            **{"synthetic.num_train": 16, "synthetic.num_test": 8,
               "synthetic.shape": (4, 4, 3 if model == "resnet_tiny" else 1)})
   c.grid.learning_rate = (0.05, 1e30)
-  result = trainer.run(c, str(tmp_path))
+  result = jaxmem.train(c, str(tmp_path))
   assert [l["diverged_epoch"] for l in result["lanes"]] == [None, 2]
   ckpts = checkpoint.Checkpoints(tmp_path / "checkpoints", keep=3)
   states = {e: ckpts.read(e)[0]["state"]["train"] for e in (1, 2, 3)}
@@ -247,7 +246,7 @@ def test_a_resume_starts_from_the_newest_good_checkpoint(tmp_path, info_log):
   _pretend_crashed(workdir)
   shutil.rmtree(workdir / "checkpoints" / "4")
   info_log.clear()
-  trainer.run(c, str(workdir))
+  jaxmem.train(c, str(workdir))
   assert processes.resumed_from(info_log.text) == 3
   assert processes.epochs_trained(info_log.text) == [4]
   assert_same_results(reference, workdir)
@@ -268,14 +267,14 @@ def test_a_changed_metrics_file_is_refused_by_its_checksum(tmp_path):
   before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
   with pytest.raises(errors.UserError, match=r"metrics.jsonl does not match its "
                      r"checkpoint .*--overwrite"):
-    trainer.run(c, str(workdir))
+    jaxmem.train(c, str(workdir))
   after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
   kept = lambda files: {p: v for p, v in files.items()
                         if p.name not in ("jaxmem.lock", "status.json")}
   assert kept(after) == kept(before)
   status = files.Workdir(workdir).read_status()
   assert status["status"] == "failed" and "does not match" in status["error"]
-  trainer.run(c, str(workdir), overwrite=True)
+  jaxmem.train(c, str(workdir), overwrite=True)
   assert files.Workdir(workdir).status() == "done"
 
 
@@ -292,7 +291,7 @@ def test_the_next_start_removes_what_interrupted_writes_left(tmp_path, info_log)
     path.write_bytes(b"torn")
   (workdir / ".my_notes.swp").write_text("mine")
   info_log.clear()
-  trainer.run(c, str(workdir))
+  jaxmem.train(c, str(workdir))
   assert processes.resumed_from(info_log.text) == 3
   for path in leftovers:
     assert not path.exists(), path
@@ -310,7 +309,7 @@ def test_a_checkpoint_of_other_lane_keys_is_refused(tmp_path, monkeypatch):
   monkeypatch.setitem(lanes_lib.STREAMS, "order", 99)
   before = (workdir / "metrics.jsonl").read_bytes()
   with pytest.raises(errors.UserError, match="made with other lane keys or labels"):
-    trainer.run(c, str(workdir))
+    jaxmem.train(c, str(workdir))
   assert (workdir / "metrics.jsonl").read_bytes() == before
 
 
@@ -333,10 +332,10 @@ def test_a_failed_background_save_stops_the_run_at_the_next_epoch(tmp_path, monk
   workdir = tmp_path / "run"
   with pytest.raises(errors.UserError, match="cannot save the checkpoint of epoch 2 "
                      ".*No space left on device"):
-    trainer.run(c, str(workdir))
+    jaxmem.train(c, str(workdir))
   status = files.Workdir(workdir).read_status()
   assert status["status"] == "failed" and status["epoch"] == 2  # No epoch 3 trained.
   assert len(files.Workdir(workdir).read_metrics()) == 2 * 2
   monkeypatch.undo()
-  trainer.run(c, str(workdir))
+  jaxmem.train(c, str(workdir))
   assert files.Workdir(workdir).status() == "done"

@@ -7,14 +7,15 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmem.models import cifar
-from jaxmem import execution
+import jaxmem
 from jaxmem import config as config_lib
+from jaxmem import epoch as epoch_lib
+from jaxmem import execution
 from jaxmem import models
-from jaxmem.workdir import files
 from jaxmem import run as run_lib
 from jaxmem import steps
-from jaxmem import trainer
+from jaxmem.models import cifar
+from jaxmem.workdir import files
 from tests import processes
 
 
@@ -52,7 +53,7 @@ def grid_run(tmp_path_factory):
   c.grid.learning_rate = (0.05, 0.02)
   c.grid.label_corruption = (0.0, 1.0)
   path = tmp_path_factory.mktemp("grid")
-  result = trainer.run(c, str(path))
+  result = jaxmem.train(c, str(path))
   return c, path, result
 
 
@@ -94,7 +95,7 @@ def test_lane_alone_equals_lane_beside_others(grid_run, tmp_path):
   """Lane (lr 0.02, p 1.0, seed 0) trained alone reproduces the grid's lane."""
   _, path, _ = grid_run
   alone = tiny(num_seeds=1, learning_rate=0.02, label_corruption=1.0)
-  trainer.run(alone, str(tmp_path))
+  jaxmem.train(alone, str(tmp_path))
   got = metrics_by_lane(tmp_path, ("seed",))
   want = metrics_by_lane(path)
   for epoch in (1, 2):
@@ -104,8 +105,8 @@ def test_lane_alone_equals_lane_beside_others(grid_run, tmp_path):
 
 
 def test_growing_seeds_keeps_the_first_seeds_lanes(tmp_path):
-  one = trainer.run(tiny(num_seeds=1), str(tmp_path / "one"))
-  three = trainer.run(tiny(num_seeds=3), str(tmp_path / "three"))
+  one = jaxmem.train(tiny(num_seeds=1), str(tmp_path / "one"))
+  three = jaxmem.train(tiny(num_seeds=3), str(tmp_path / "three"))
   assert one["lanes"][0]["test_loss"] == pytest.approx(three["lanes"][0]["test_loss"], rel=1e-6)
   assert one["lanes"][0]["train_loss"] == pytest.approx(three["lanes"][0]["train_loss"], rel=1e-6)
   losses = [l["train_loss"] for l in three["lanes"]]
@@ -114,8 +115,8 @@ def test_growing_seeds_keeps_the_first_seeds_lanes(tmp_path):
 
 def test_seeds_split_over_jobs_equal_one_run(tmp_path):
   """first_seed lets hosts or jobs each train a slice of one sweep's seeds."""
-  whole = trainer.run(tiny(num_seeds=3), str(tmp_path / "whole"))
-  part = trainer.run(tiny(num_seeds=2, first_seed=1), str(tmp_path / "part"))
+  whole = jaxmem.train(tiny(num_seeds=3), str(tmp_path / "whole"))
+  part = jaxmem.train(tiny(num_seeds=2, first_seed=1), str(tmp_path / "part"))
   assert [l["seed"] for l in part["lanes"]] == [1, 2]
   for got, want in zip(part["lanes"], whole["lanes"][1:]):
     assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-6)
@@ -123,9 +124,9 @@ def test_seeds_split_over_jobs_equal_one_run(tmp_path):
 
 
 def test_same_config_same_numbers_whatever_the_chunking(tmp_path):
-  a = trainer.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "a"))
-  b = trainer.run(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "b"))
-  c = trainer.run(tiny(num_seeds=3, lane_chunk=2), str(tmp_path / "c"))
+  a = jaxmem.train(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "a"))
+  b = jaxmem.train(tiny(num_seeds=3, lane_chunk=1), str(tmp_path / "b"))
+  c = jaxmem.train(tiny(num_seeds=3, lane_chunk=2), str(tmp_path / "c"))
   assert [l["train_loss"] for l in a["lanes"]] == [l["train_loss"] for l in b["lanes"]]
   np.testing.assert_allclose([l["train_loss"] for l in a["lanes"]],
                              [l["train_loss"] for l in c["lanes"]], rtol=1e-5)
@@ -140,7 +141,7 @@ def test_mlp_memorizes_random_labels_of_real_usps_digits(tmp_path):
   c = tiny(dataset="usps", train_size=512, test_size=500, num_seeds=2,
            model="mlp_1x512", num_epochs=50, batch_size=32, learning_rate=0.02,
            label_corruption=1.0, **{"preprocess.normalize": "standardize"})
-  result = trainer.run(c, str(tmp_path))
+  result = jaxmem.train(c, str(tmp_path))
   for lane in result["lanes"]:
     assert lane["train_acc"] > 0.95
     assert lane["test_acc"] < 0.2
@@ -168,9 +169,9 @@ def test_each_lanes_input_corruption_is_what_its_condition_says(tmp_path):
   on those images. Swapping two lanes' corruptions fails here."""
   c = tiny(dataset="digits", num_seeds=1, num_epochs=1, cache_inputs="on")
   c.grid.condition = ("true_labels", "shuffled_pixels", "random_pixels", "gaussian")
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   the_run = run_lib.Run.from_workdir(tmp_path)
-  ds, images = the_run.dataset, the_run.lane.images
+  ds, images = the_run.dataset, the_run.constants.images
   clean = dict(train=ds.train.images, test=ds.test.images)
   conditions = [l["condition"] for l in files.Workdir(tmp_path).read_json("config.json")["lanes"]]
   assert conditions == list(c.grid.condition)
@@ -207,14 +208,13 @@ def test_batch_norm_statistics_are_per_lane(tmp_path, monkeypatch):
   # a few seconds to compile.
   monkeypatch.setitem(models.MODELS, "resnet_tiny", models._factory(  # pylint: disable=protected-access
       cifar.CifarResNet, width=4, stage_sizes=(1, 1, 1, 1)))
-  monkeypatch.setattr(models, "_BATCH_NORM", models._BATCH_NORM | {"resnet_tiny"})  # pylint: disable=protected-access
   c = tiny(model="resnet_tiny", num_seeds=2, num_epochs=1, lane_chunk=2,
            batch_size=16, **{"synthetic.shape": (8, 8, 3), "synthetic.num_train": 32})
   the_run = run_lib.Run.build(c)
   epoch = jax.jit(execution.over_lanes(
-      functools.partial(steps.train_epoch, the_run.task), 2, 2))
+      functools.partial(epoch_lib.train_epoch, the_run.task), 2, 2))
   state = the_run.state.train
-  new, out = epoch(the_run.data, the_run.lane, state, 0)
+  new, out = epoch(the_run.data, the_run.constants, state, 0)
   stats = jax.tree.leaves(new.batch_stats)
   before = jax.tree.leaves(state.batch_stats)
   assert stats and all(s.shape[0] == 2 for s in stats)
@@ -227,7 +227,7 @@ def test_finished_run_is_not_overwritten(grid_run):
   c, path, _ = grid_run
   before = (path / "metrics.jsonl").read_bytes()
   with pytest.raises(Exception, match="--overwrite"):
-    trainer.run(c, str(path))
+    jaxmem.train(c, str(path))
   assert (path / "metrics.jsonl").read_bytes() == before
 
 
@@ -240,7 +240,7 @@ def test_cached_input_corruptions_give_the_results_of_regenerated_ones(tmp_path)
     c = tiny(**{"grid.condition": conditions, "cache_inputs": cache,
                 "synthetic.num_train": 256, "synthetic.shape": (6, 6, 1)})
     runs[cache] = tmp_path / cache
-    trainer.run(c, str(runs[cache]))
+    jaxmem.train(c, str(runs[cache]))
   configs = {k: files.Workdir(v).read_json("config.json") for k, v in runs.items()}
   assert configs["on"]["execution"]["cached_inputs"] is True
   assert configs["off"]["execution"]["cached_inputs"] is False
@@ -256,31 +256,6 @@ def test_cached_input_corruptions_give_the_results_of_regenerated_ones(tmp_path)
   assert len(set(accs.values())) > 1
 
 
-def test_host_driven_steps_give_the_results_of_the_scan(tmp_path):
-  """config.epoch_driver: the epoch's steps inside one lax.scan, or each a
-  program of its own called from the host, train the same lanes (float32
-  rounding aside) and record the same examples."""
-  runs = {}
-  for driver in ("scan", "host"):
-    c = tiny(**{"epoch_driver": driver, "grid.condition": ("true_labels", "random_labels"),
-                "num_epochs": 3})
-    runs[driver] = tmp_path / driver
-    trainer.run(c, str(runs[driver]))
-  for driver, path in runs.items():  # The plan ran and recorded each driver.
-    assert files.Workdir(path).read_json("config.json")["execution"][
-        "epoch_driver"] == driver
-  rows = {k: files.Workdir(v).read_metrics() for k, v in runs.items()}
-  assert len(rows["scan"]) == len(rows["host"]) == 3 * 4
-  for a, b in zip(rows["scan"], rows["host"]):
-    assert (a["epoch"], a["lane"]) == (b["epoch"], b["lane"])
-    for key in ("train_loss", "train_acc", "test_acc", "step_loss"):
-      assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
-  scan, host = (files.Workdir(v).read_examples() for v in runs.values())
-  assert scan.keys() == host.keys() and "forgetting" in scan
-  for key in scan:
-    np.testing.assert_allclose(scan[key], host[key], rtol=1e-5, atol=1e-6, err_msg=key)
-
-
 @pytest.mark.parametrize("kind,draw", [("flip", "shared"), ("uniform", "per_seed")])
 def test_label_corruption_kinds_and_draws_in_a_run(tmp_path, kind, draw):
   """On real digits at p = 0.4: Toneva's `flip` changes exactly round(pN)
@@ -288,7 +263,7 @@ def test_label_corruption_kinds_and_draws_in_a_run(tmp_path, kind, draw):
   A `shared` draw gives every seed the same labels; `per_seed` its own."""
   c = tiny(dataset="digits", num_epochs=1, num_seeds=3, label_corruption=0.4,
            label_corruption_kind=kind, corruption_draw=draw)
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   ex = files.Workdir(tmp_path).read_examples()
   labels, clean = ex["labels"], ex["clean_labels"]
   changed = (labels != clean[None]).sum(axis=1)
@@ -313,13 +288,13 @@ def test_an_epoch_of_two_steps_is_the_update_computed_by_hand(
   c = tiny(num_seeds=2, num_epochs=1, batch_size=32, loss=loss, nesterov=nesterov,
            weight_decay=weight_decay, momentum=0.9, learning_rate=0.1,
            lane_chunk=chunk, **{"synthetic.num_train": 64})
-  trainer.run(c, str(tmp_path))
+  jaxmem.train(c, str(tmp_path))
   final, the_run = processes.final_params(tmp_path), run_lib.Run.build(c)
   images = the_run.dataset.train.images
   for lane_index in (0, 1):
     one = lambda tree, i=lane_index: jax.tree.map(lambda x: x[i], tree)
-    got, params, lane = one(final), one(the_run.state.train.params), one(the_run.lane)
-    order = steps.epoch_order(the_run.task, lane, 0)
+    got, params, lane = one(final), one(the_run.state.train.params), one(the_run.constants)
+    order = epoch_lib.epoch_order(the_run.task, lane, 0)
     labels = np.asarray(lane.labels)
 
     def mean_loss(p, index, labels=labels):

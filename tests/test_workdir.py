@@ -14,14 +14,14 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmem.analysis import difficulty
-from jaxmem.runtime import budget
+import jaxmem
 from jaxmem import errors
-from jaxmem.workdir import ownership
-from jaxmem.workdir import files
 from jaxmem import report
 from jaxmem import run as run_lib
-from jaxmem import trainer
+from jaxmem.analysis import difficulty
+from jaxmem.runtime import budget
+from jaxmem.workdir import files
+from jaxmem.workdir import ownership
 from tests import processes
 from tests.test_train import tiny
 
@@ -36,7 +36,7 @@ def snapshot(path: pathlib.Path) -> dict[str, str]:
 def finished(tmp_path_factory):
   """A finished tiny run, to copy."""
   path = tmp_path_factory.mktemp("finished") / "run"
-  trainer.run(tiny(), str(path))
+  jaxmem.train(tiny(), str(path))
   return path
 
 
@@ -56,7 +56,7 @@ def test_a_folder_of_foreign_files_survives_untouched(tmp_path, overwrite):
   before = snapshot(folder)
   with pytest.raises(errors.UserError, match="jaxmem did not write .*checkpoints, "
                      "config.json, summary.json"):
-    trainer.run(tiny(), str(folder), overwrite=overwrite)
+    jaxmem.train(tiny(), str(folder), overwrite=overwrite)
   assert snapshot(folder) == before
   assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "config.json",
                                                       "summary.json"]
@@ -68,8 +68,8 @@ def test_overwrite_removes_only_jaxmems_own_files(run_copy):
   (run_copy / "report" / "mine.txt").write_text("kept")
   old_id = json.loads((run_copy / ownership.MARKER).read_text())["run_id"]
   with pytest.raises(errors.UserError, match="already holds a finished run"):
-    trainer.run(tiny(), str(run_copy))
-  trainer.run(tiny(), str(run_copy), overwrite=True)
+    jaxmem.train(tiny(), str(run_copy))
+  jaxmem.train(tiny(), str(run_copy), overwrite=True)
   assert (run_copy / "notes.md").read_text() == "my notes"
   assert (run_copy / "report" / "mine.txt").read_text() == "kept"
   assert not (run_copy / "report" / "report.md").exists()  # Stale: removed.
@@ -82,22 +82,22 @@ def test_a_damaged_marker_or_status_never_counts_as_no_run(run_copy, damaged):
   (run_copy / damaged).write_text('{"status": "do')  # Torn by hand.
   before = snapshot(run_copy)
   with pytest.raises(errors.UserError, match=f"{damaged}.*(damaged|cannot be read)"):
-    trainer.run(tiny(), str(run_copy))
+    jaxmem.train(tiny(), str(run_copy))
   assert snapshot(run_copy) == before
   if damaged == "status.json":  # The marker proves the run is jaxmem's.
-    trainer.run(tiny(), str(run_copy), overwrite=True)
+    jaxmem.train(tiny(), str(run_copy), overwrite=True)
     assert files.Workdir(run_copy).status() == "done"
   else:
     with pytest.raises(errors.UserError, match="cannot be read"):
-      trainer.run(tiny(), str(run_copy), overwrite=True)
+      jaxmem.train(tiny(), str(run_copy), overwrite=True)
     assert snapshot(run_copy) == before
 
 
 def test_a_live_writer_keeps_others_out_and_readers_say_it_runs(run_copy):
   before = snapshot(run_copy)
   with ownership.Lock(run_copy):
-    for attempt in (lambda: trainer.run(tiny(), str(run_copy), overwrite=True),
-                    lambda: difficulty.run([str(run_copy)]),
+    for attempt in (lambda: jaxmem.train(tiny(), str(run_copy), overwrite=True),
+                    lambda: difficulty.analyze([str(run_copy)]),
                     lambda: report.write([str(run_copy)])):
       with pytest.raises(errors.UserError,
                          match=f"(in use by another jaxmem|still running).*pid "
@@ -115,7 +115,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
   workdir.mkdir()
   (workdir / ownership.LOCK).write_text(json.dumps(
       dict(host=socket.gethostname(), pid=gone.pid, started="then")))
-  trainer.run(tiny(), str(workdir))
+  jaxmem.train(tiny(), str(workdir))
   assert f"taking over the lock left by pid {gone.pid}" in caplog.text
   assert files.Workdir(workdir).status() == "done"
   assert (workdir / ownership.LOCK).read_text() == ""  # Released cleanly.
@@ -154,9 +154,9 @@ def test_status_is_written_in_place_when_nothing_new_fits(tmp_path, monkeypatch)
 def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path, info_log):
   c = tiny(num_epochs=4, checkpoint_every_epochs=2)
   reference = tmp_path / "reference"
-  trainer.run(c, str(reference))
+  jaxmem.train(c, str(reference))
   workdir = tmp_path / "run"
-  trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+  jaxmem.train(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
   # As if killed during epoch 4's append, after the checkpoint of epoch 2:
   shutil.rmtree(workdir / "checkpoints" / "4")
   status = json.loads((workdir / "status.json").read_text())
@@ -164,7 +164,7 @@ def test_resume_cuts_metrics_back_to_its_checkpoint(tmp_path, info_log):
   with open(workdir / "metrics.jsonl", "ab") as f:
     f.write(b'{"epoch": 5, "la')
   info_log.clear()
-  trainer.run(c, str(workdir))
+  jaxmem.train(c, str(workdir))
   # It went on from epoch 2's checkpoint (a restart would give the same rows).
   assert processes.resumed_from(info_log.text) == 2
   assert processes.epochs_trained(info_log.text) == [3, 4]
@@ -182,11 +182,11 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_training(tmp_path, monke
   with pytest.raises(errors.UserError,
                      match=r"the checkpoint of epoch 2 needs about .* but its "
                            r"filesystem has 1000 B free"):
-    trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+    jaxmem.train(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
   assert not (workdir / "metrics.jsonl").exists()  # No epoch was trained.
   assert files.Workdir(workdir).read_status()["status"] == "failed"
   monkeypatch.undo()
-  trainer.run(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
+  jaxmem.train(tiny(num_epochs=4, checkpoint_every_epochs=2), str(workdir))
   assert files.Workdir(workdir).status() == "done"
 
 
@@ -194,7 +194,7 @@ def test_a_run_too_large_for_memory_is_refused_before_allocating(tmp_path, monke
   monkeypatch.setattr(budget, "host_memory_available", lambda: 2**22)
   with pytest.raises(errors.UserError, match=r"needs about .* of host memory \(4000 "
                      r"lanes x .* of state.* but 4.0 MB is available; use fewer lanes"):
-    trainer.run(tiny(num_seeds=4000), str(tmp_path / "run"))
+    jaxmem.train(tiny(num_seeds=4000), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
@@ -217,9 +217,9 @@ def test_the_memory_refusal_counts_state_records_and_data_by_hand(tmp_path, monk
   records = 10**6 * (4 * 1024 + 5 * 1024 + 4 + 2 * 256)
   data = (1024 + 256) * 64 * 4
   with pytest.raises(errors.UserError) as caught:
-    trainer.run(c, str(tmp_path / "run"))
+    jaxmem.train(c, str(tmp_path / "run"))
   assert (f"(1000000 lanes x {state / 2**10:.1f} kB of state, {records / 2**30:.1f} GB "
-          f"of per-example records, {data / 2**10:.1f} kB of data)") in str(caught.value)
+          f"of per-example accumulators, {data / 2**10:.1f} kB of data)") in str(caught.value)
 
 
 def test_the_memory_estimate_is_what_the_run_allocates(monkeypatch):
@@ -234,9 +234,9 @@ def test_the_memory_estimate_is_what_the_run_allocates(monkeypatch):
   lanes = the_run.num_lanes
   one_lane = lambda tree: sum(np.asarray(x)[:lanes].nbytes for x in jax.tree.leaves(tree))
   assert memory.num_lanes == lanes == 6
-  assert memory.records == one_lane(the_run.state.records) > 0
+  assert memory.accumulators == one_lane(the_run.state.accumulators) > 0
   assert memory.state_per_lane * lanes == one_lane(the_run.state.train) + one_lane(
-      the_run.lane)
+      the_run.constants)
   assert memory.data == the_run.dataset.train.images.nbytes + \
       the_run.dataset.test.images.nbytes
 
@@ -253,7 +253,7 @@ def test_the_cgroup_limit_bounds_the_memory_a_run_plans_for(tmp_path, monkeypatc
   (tmp_path / "memory.current").write_text(f"{2**30 - 2**26}\n")
   assert budget.host_memory_available() == 2**26
   with pytest.raises(errors.UserError, match=r"of host memory .* but 64.0 MB is available"):
-    trainer.run(tiny(num_seeds=4000), str(tmp_path / "run"))
+    jaxmem.train(tiny(num_seeds=4000), str(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("damage,file", [
@@ -271,15 +271,15 @@ def test_readers_name_a_damaged_file_in_one_line(run_copy, damage, file):
       report.write([str(run_copy)], k=5)
   if file in ("examples.npz", "config.json"):
     with pytest.raises(errors.UserError, match=f"{path}.*damaged"):
-      difficulty.run([str(run_copy)])
+      difficulty.analyze([str(run_copy)])
 
 
 def test_a_damaged_analysis_cache_is_computed_again(run_copy, caplog):
-  difficulty.run([str(run_copy)], k=5)
+  difficulty.analyze([str(run_copy)], k=5)
   cache = run_copy / "analysis" / "depth.npz"
   good = np.load(cache)["values"]
   cache.write_bytes(cache.read_bytes()[:100])
-  difficulty.run([str(run_copy)], k=5)
+  difficulty.analyze([str(run_copy)], k=5)
   assert "depth.npz is damaged" in caplog.text
   np.testing.assert_array_equal(np.load(cache)["values"], good)
 
@@ -296,7 +296,7 @@ def test_report_warns_of_missing_and_repeated_epochs(run_copy, caplog):
 
 def test_analysis_and_report_with_out_write_nothing_in_the_workdir(run_copy, tmp_path):
   before = snapshot(run_copy)
-  difficulty.run([str(run_copy)], out=str(tmp_path / "a"), k=5)
+  difficulty.analyze([str(run_copy)], out=str(tmp_path / "a"), k=5)
   report.write([str(run_copy)], out=str(tmp_path / "r"), k=5)
   assert snapshot(run_copy) == before
   assert (tmp_path / "a" / "difficulty.csv").exists()

@@ -1,5 +1,10 @@
-"""Per-example and per-lane statistics computed from a run's recorded history.
+"""Analysis of finished runs, on the host: what `jaxmem analyze` computes.
 
-One module per family of measures; each works on the arrays of a workdir's
-examples.npz and metrics.jsonl (numpy on the host: the histories are small).
+`difficulty` reads workdirs (computing on the device only what needs the
+trained networks: prediction depth, final critical samples) and writes the
+difficulty table; the statistics themselves are plain NumPy over examples.npz
+and metrics.jsonl arrays. A file here is one family of them: `table` (the
+per-example table and its correlations), `holdout` (C-scores, memorization),
+`dynamics` (forgetting and learning from a full history), `fit` (Zhang's
+time to fit), `interpolation` (Zhang's Theorem 1 and kernel interpolation).
 """

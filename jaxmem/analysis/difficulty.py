@@ -1,7 +1,7 @@
 """Per-example analysis of finished runs: the difficulty table and its correlations.
 
-  python -m jaxmem.analyze --workdir=runs/a
-  python -m jaxmem.analyze --workdir=runs/a --workdir=runs/b --out=analysis/ab
+  jaxmem analyze --workdir=runs/a
+  jaxmem analyze --workdir=runs/a --workdir=runs/b --out=analysis/ab
 
 For each workdir, computes on the device what needs the trained networks
 (prediction depth; which examples are critical at the end) and caches it in
@@ -10,7 +10,7 @@ the same training set) into one difficulty table (`difficulty.csv`,
 `difficulty.parquet`, see jaxmem.analysis.table) with the Spearman
 correlations between its hardness measures (`correlations.json`), written to
 `<workdir>/analysis/` or, for several workdirs, `--out`. The command and its
-flags live in jaxmem.analyze.
+flags live in jaxmem.commands.analyze.
 """
 
 import collections
@@ -29,8 +29,8 @@ import numpy as np
 from jaxmem import errors
 from jaxmem import execution
 from jaxmem import measures
-from jaxmem.workdir import files
 from jaxmem.analysis import table
+from jaxmem.workdir import files
 
 
 @dataclasses.dataclass
@@ -122,25 +122,25 @@ def _stage(cache: pathlib.Path, settings: dict, compute) -> np.ndarray:
   return values
 
 
-def _depths(the_run, k: int) -> np.ndarray:
-  task = the_run.task
-  return _over_groups(the_run, f"prediction depth (k={k})", lambda d, l, s: (
+def _depths(run, k: int) -> np.ndarray:
+  task = run.task
+  return _over_groups(run, f"prediction depth (k={k})", lambda d, l, s: (
       measures.depth.lane_depth(task, d, l, s.train, k)["depth"]))
 
 
-def _criticals(the_run, index: np.ndarray) -> np.ndarray:
-  task, epoch = the_run.task, the_run.config.num_epochs
+def _criticals(run, index: np.ndarray) -> np.ndarray:
+  task, epoch = run.task, run.config.num_epochs
   at = jnp.asarray(index)
-  return _over_groups(the_run, f"critical samples ({len(index)} examples)",
+  return _over_groups(run, f"critical samples ({len(index)} examples)",
                       lambda d, l, s: measures.critical.lane_critical(
                           task, d, l, s.train, at,
                           measures.critical.search_key(l, epoch)))
 
 
-def _over_groups(the_run, what: str, fn) -> np.ndarray:
+def _over_groups(run, what: str, fn) -> np.ndarray:
   """fn(data, lane, state) of one lane over every lane, a group of lanes per
   call so that progress (and an ETA) can be shown."""
-  total, plan = the_run.num_lanes, the_run.plan
+  total, plan = run.num_lanes, run.plan
   size = min(total, max(plan.num_devices * plan.chunk, -(-total // 10)))
   group = execution.Plan(size, min(plan.chunk, size), min(plan.num_devices, size))
   lifted = jax.jit(group.lift(fn))
@@ -148,8 +148,8 @@ def _over_groups(the_run, what: str, fn) -> np.ndarray:
   for first in range(0, total, size):
     take = np.minimum(np.arange(first, first + size), total - 1)
     pick = lambda x: x[take]
-    out = lifted(the_run.data, jax.tree.map(pick, the_run.lane),
-                 jax.tree.map(pick, the_run.state))
+    out = lifted(run.data, jax.tree.map(pick, run.constants),
+                 jax.tree.map(pick, run.state))
     parts.append(np.asarray(out)[: total - first])
     done, seconds = min(first + size, total), time.perf_counter() - start
     logging.info("%s: %d/%d lanes, %.0f s, ETA %.0f s", what, done, total, seconds,
@@ -187,23 +187,9 @@ def check_flags(paths: list[str], out: str | None, k: int,
           f"(the training examples of {path})")
 
 
-def check_metrics(path: pathlib.Path, rows: list[dict], num_lanes: int,
-                  num_epochs: int) -> None:
-  """Warns when metrics.jsonl lacks epochs or holds rows twice."""
-  seen = collections.Counter((r.get("epoch"), r.get("lane")) for r in rows)
-  twice = sum(1 for c in seen.values() if c > 1)
-  missing = num_lanes * num_epochs - len(
-      [key for key in seen if isinstance(key[0], int) and 1 <= key[0] <= num_epochs])
-  if twice:
-    logging.warning("%s/metrics.jsonl holds %d (epoch, lane) rows more than once; "
-                    "the last of each is used", path, twice)
-  if missing > 0:
-    logging.warning("%s/metrics.jsonl lacks %d of its %d (epoch, lane) rows", path,
-                    missing, num_lanes * num_epochs)
-
-
-def run(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
-        critical_examples: int | None = None, compare_with: str | None = None) -> Analysis:
+def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
+            critical_examples: int | None = None, compare_with: str | None = None
+            ) -> Analysis:
   """Analyses finished workdirs over the same training set; writes the table.
 
   Writes only under `out` when it is given (caches included), else under

@@ -2,7 +2,7 @@
 
 The run records the same quantities as on-device accumulators
 (jaxmem.measures); these functions compute them from a history
-(jaxmem.history, `config.record_history`), for studies that want other
+(jaxmem.workdir.history, `config.record_history`), for studies that want other
 statistics of the trajectory, and to check the accumulators against.
 
 Toneva et al. (2019): a forgetting event is a presentation at which an example

@@ -42,8 +42,8 @@ import pathlib
 
 import numpy as np
 
-from jaxmem.workdir import files
 from jaxmem.analysis import holdout
+from jaxmem.workdir import files
 
 # Columns that grow with difficulty, or shrink (sign -1), for rank correlations.
 HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "first_correct_mean": 1,

@@ -1,17 +1,17 @@
-"""`python -m jaxmem.analyze` (or `jaxmem analyze`): the difficulty table of finished runs.
+"""`jaxmem analyze`: the difficulty table of finished runs.
 
-  python -m jaxmem.analyze --workdir=runs/a                   # runs/a/analysis/
-  python -m jaxmem.analyze --workdir=runs/a --workdir=runs/b --out=analysis/ab
+  jaxmem analyze --workdir=runs/a                   # runs/a/analysis/
+  jaxmem analyze --workdir=runs/a --workdir=runs/b --out=analysis/ab
 
 This module owns the command's flags and nothing else; the work is
-jaxmem.difficulty's. Bad flags end with one line and exit status 2 before any
+jaxmem.analysis's. Bad flags end with one line and exit status 2 before any
 work.
 """
 
 from absl import flags
 
-from jaxmem.commands import common
 from jaxmem import errors
+from jaxmem.commands import common
 
 _WORKDIR = flags.DEFINE_multi_string(
     "workdir", None, "A finished run's folder; several are pooled (they must "
@@ -33,12 +33,8 @@ _COMPARE = flags.DEFINE_string(
     "table with them and writes Spearman correlations, with a within-class "
     "shuffled control (comparison.json).")
 
-VALID = ["--workdir", "--out", "--data_dir", "--knn_k", "--critical_examples",
-         "--compare"]
-
-
 def analysis_args(argv: list[str], what: str) -> dict:
-  """The analysis flags, shared by jaxmem.report."""
+  """The analysis flags, shared by `jaxmem report`."""
   common.no_arguments(argv)
   if not _WORKDIR.value:
     common.fail(f"{what} needs --workdir=W (one or more)")
@@ -50,11 +46,9 @@ def main(argv: list[str]) -> None:
   args = analysis_args(argv, "an analysis")
   from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
   try:
-    result = difficulty.run(_WORKDIR.value, compare_with=_COMPARE.value, **args)
+    result = difficulty.analyze(_WORKDIR.value, compare_with=_COMPARE.value, **args)
   except errors.UserError as e:
     common.fail(e)
-  except OSError as e:
-    common.fail(errors.filesystem(e, "cannot write"))
   print("Spearman rank correlations between hardness measures (larger = harder):\n"
         f"{difficulty.correlation_table(result.names, result.correlations)}\n\n"
         f"difficulty table and correlations written to {result.folder}/")
@@ -66,7 +60,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
   """Entry point."""
-  common.run(main, lambda a: common.parse(a, "jaxmem.analyze", VALID))
+  common.run(main, lambda a: common.parse(a, "jaxmem analyze", common.own_flags(__name__)))
 
 
 if __name__ == "__main__":

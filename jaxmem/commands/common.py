@@ -1,9 +1,8 @@
 """What every jaxmem command shares: one-line errors, flag parsing, process setup.
 
 The commands are entry modules, each owning its flags: `jaxmem` (train,
-jaxmem.main), `python -m jaxmem.analyze` and `python -m jaxmem.report`, also
-reached as `jaxmem analyze ...` and `jaxmem report ...`. They import the library
-and this module; nothing below them imports a command.
+jaxmem.commands.train), `jaxmem analyze` and `jaxmem report`. They import the
+library and this module; nothing below them imports a command.
 """
 
 import logging as std_logging
@@ -27,8 +26,8 @@ def first_line(e: Exception) -> str:
 
 
 def own_flags(module_name: str) -> list[str]:
-  """The flags a command module defines, as `--name`."""
-  return sorted(f"--{f.name}" for f in flags.FLAGS.get_flags_for_module(module_name))
+  """The flags a command module defines, as `--name`, in definition order."""
+  return [f"--{f.name}" for f in flags.FLAGS.get_flags_for_module(module_name)]
 
 
 def parse(argv: list[str], command: str, valid: list[str]) -> list[str]:
@@ -53,7 +52,7 @@ class _QuietLibraries(std_logging.Filter):
     if "/orbax/" not in record.pathname.replace("\\", "/"):
       return True
     # Orbax logs a failed save with tracebacks (from its threads, and again
-    # when waited for); jaxmem.checkpoint reports it in one line instead.
+    # when waited for); jaxmem.workdir.checkpoint reports it in one line instead.
     return record.levelno == std_logging.WARNING
 
 

@@ -1,24 +1,27 @@
-"""`python -m jaxmem.report` (or `jaxmem report`): Markdown and PNGs of finished runs.
+"""`jaxmem report`: Markdown and PNGs of finished runs.
 
-  python -m jaxmem.report --workdir=runs/quickstart                     # runs/quickstart/report/
-  python -m jaxmem.report --workdir=runs/a --workdir=runs/b --out=reports/ab
-  python -m jaxmem.report --workdir=runs/zhang_corruption_usps --fit_threshold=0.9
+  jaxmem report --workdir=runs/quickstart                     # runs/quickstart/report/
+  jaxmem report --workdir=runs/a --workdir=runs/b --out=reports/ab
+  jaxmem report --workdir=runs/zhang_corruption_usps --fit_threshold=0.9
 
-This module owns the command's flags (jaxmem.analyze's, plus --fit_threshold);
-the work is jaxmem.reporting's.
+This module owns the command's flags (`jaxmem analyze`'s but --compare, plus
+--fit_threshold); the work is jaxmem.report's.
 """
 
 from absl import flags
 
+from jaxmem import errors
 from jaxmem.commands import analyze
 from jaxmem.commands import common
-from jaxmem import errors
 
 _FIT_THRESHOLD = flags.DEFINE_float(
     "fit_threshold", 1.0, "Training accuracy that counts as fitted, for time to "
     "fit; in (0, 1].")
 
-VALID = [v for v in analyze.VALID if v != "--compare"] + ["--fit_threshold"]
+
+def valid() -> list[str]:
+  return [f for f in common.own_flags(analyze.__name__) if f != "--compare"] + \
+      common.own_flags(__name__)
 
 
 def main(argv: list[str]) -> None:
@@ -30,14 +33,12 @@ def main(argv: list[str]) -> None:
     path = report.write(flags.FLAGS.workdir, threshold=_FIT_THRESHOLD.value, **args)
   except errors.UserError as e:
     common.fail(e)
-  except OSError as e:
-    common.fail(errors.filesystem(e, "cannot write"))
   print(f"report written to {path}")
 
 
 def run() -> None:
   """Entry point."""
-  common.run(main, lambda a: common.parse(a, "jaxmem.report", VALID))
+  common.run(main, lambda a: common.parse(a, "jaxmem report", valid()))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
   jaxmem --experiment=quickstart --workdir=runs/quickstart
   jaxmem --experiment=zhang_usps --config.num_seeds=16 --config.num_epochs=20
   jaxmem --list_experiments
-  jaxmem analyze --workdir=runs/a    # = python -m jaxmem.analyze: the difficulty table
-  jaxmem report --workdir=runs/a     # = python -m jaxmem.report: tables and figures
+  jaxmem analyze --workdir=runs/a    # the difficulty table (jaxmem.commands.analyze)
+  jaxmem report --workdir=runs/a     # tables and figures (jaxmem.commands.report)
 
-`--experiment=NAME` selects `sweeps/NAME.py`; `--config.KEY=VALUE` overrides
+`--experiment=NAME` selects the built-in sweep jaxmem.sweeps.NAME (the
+repository's sweeps/NAME.py); `--config.KEY=VALUE` overrides
 any field of its config (nested fields too: `--config.grid.label_corruption=
 "(0.0,0.5,1.0)"`). Bad input ends with one line on stderr and exit status 2,
 before anything compiles. This module owns the training flags only.
@@ -18,15 +19,13 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from jaxmem.commands import common
-from jaxmem import errors
 from jaxmem import config as config_lib
+from jaxmem import errors
+from jaxmem import sweeps
+from jaxmem.commands import common
 from jaxmem.workdir import summary
 
 DEFAULT_EXPERIMENT = "quickstart"
-VALID = ["--experiment", "--config.KEY=VALUE", "--workdir", "--data_dir",
-         "--overwrite", "--list_experiments", "--coordinator_address",
-         "--num_processes", "--process_id", "--heartbeat_timeout_s"]
 
 _EXPERIMENT = flags.DEFINE_string(
     "experiment", DEFAULT_EXPERIMENT, "Experiment: a file in sweeps/ (see "
@@ -74,12 +73,18 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     if not any(a == "--config" or a.startswith("--config=") for a in argv):
       name = _experiment_from_argv(argv)
-      path = config_lib.module_path(name)
-      _check_config_keys(argv, config_lib.load(name))
+      path = sweeps.module(name).__file__
+      _check_config_keys(argv, sweeps.load(name))
       argv = argv[:1] + [f"--config={path}"] + argv[1:]
   except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
     common.fail(common.first_line(e))
-  return common.parse(argv, "jaxmem", VALID)
+  return common.parse(argv, "jaxmem", valid())
+
+
+def valid() -> list[str]:
+  """This command's flags, --config standing for its overrides."""
+  return [("--config.KEY=VALUE" if f == "--config" else f)
+          for f in common.own_flags(__name__)]
 
 
 def _check_config_keys(argv: list[str], config) -> None:
@@ -99,8 +104,8 @@ def _check_config_keys(argv: list[str], config) -> None:
 
 def list_experiments() -> str:
   lines = []
-  for name in config_lib.names():
-    doc = (config_lib.module(name).__doc__ or "").strip()
+  for name in sweeps.names():
+    doc = (sweeps.module(name).__doc__ or "").strip()
     lines.append(f"{name:28s} {doc.splitlines()[0] if doc else ''}")
   return "\n".join(lines)
 
@@ -111,11 +116,11 @@ def main(argv: list[str]) -> None:
     print(list_experiments())
     return
   # pylint: disable=g-import-not-at-top
-  from jaxmem.workdir import admission
+  from jaxmem import trainer
   from jaxmem.runtime import distributed
   from jaxmem.runtime import preemption
+  from jaxmem.workdir import admission
   from jaxmem.workdir import files
-  from jaxmem import trainer
   workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
   launch = distributed.Launch(_COORDINATOR.value, _NUM_PROCESSES.value,
                               _PROCESS_ID.value, _HEARTBEAT.value)
@@ -131,7 +136,7 @@ def main(argv: list[str]) -> None:
       # happened; it ends the wait of a process blocked in a collective.
       distributed.initialize(dataclasses.replace(
           launch, heartbeat_timeout_s=launch.heartbeat_timeout_s + 10))
-    result = trainer.run(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
+    result = trainer.train(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
                        overwrite=_OVERWRITE.value,
                        heartbeat_timeout_s=launch.heartbeat_timeout_s)
   except errors.UserError as e:
@@ -147,7 +152,7 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-  """Entry point of the training command (`jaxmem` runs it via jaxmem.command)."""
+  """Entry point of the training command (`jaxmem` runs it via jaxmem.commands)."""
   common.run(main, parse_flags)
 
 

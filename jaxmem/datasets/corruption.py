@@ -9,7 +9,6 @@ device once for all lanes.
 import jax
 import jax.numpy as jnp
 
-from jaxmem import execution
 
 LABEL_KINDS = ("uniform", "flip")
 INPUT_KINDS = ("none", "shuffled_pixels", "random_pixels", "gaussian")
@@ -69,7 +68,7 @@ def _random_pixels(key, images, index, split, mean, std):
   del mean, std
   b, h, w, c = images.shape
   key = jax.random.fold_in(key, _SPLIT_SALT[split])
-  perms = execution.over_examples(lambda i: jax.random.permutation(
+  perms = jax.vmap(lambda i: jax.random.permutation(
       jax.random.fold_in(key, i), h * w))(index)
   flat = images.reshape(b, h * w, c)
   return jnp.take_along_axis(flat, perms[:, :, None], axis=1).reshape(images.shape)
@@ -77,7 +76,7 @@ def _random_pixels(key, images, index, split, mean, std):
 
 def _gaussian(key, images, index, split, mean, std):
   key = jax.random.fold_in(key, 2 + _SPLIT_SALT[split])
-  noise = execution.over_examples(lambda i: jax.random.normal(
+  noise = jax.vmap(lambda i: jax.random.normal(
       jax.random.fold_in(key, i), images.shape[1:], images.dtype))(index)
   return mean + std * noise
 

@@ -9,7 +9,6 @@ when augmenting) and standardize each image.
 import jax
 import jax.numpy as jnp
 
-from jaxmem import execution
 
 NORMALIZATIONS = ("none", "minus_one_one", "standardize")
 
@@ -29,7 +28,7 @@ def _crop(images: jax.Array, size: int, key: jax.Array | None) -> jax.Array:
   ky, kx = jax.random.split(key)
   tops = jax.random.randint(ky, (b,), 0, h - size + 1)
   lefts = jax.random.randint(kx, (b,), 0, w - size + 1)
-  return execution.over_examples(lambda x, t, l: jax.lax.dynamic_slice(
+  return jax.vmap(lambda x, t, l: jax.lax.dynamic_slice(
       x, (t, l, 0), (size, size, c)))(images, tops, lefts)
 
 
@@ -42,7 +41,7 @@ def _padded_crop(images: jax.Array, pad: int, key: jax.Array) -> jax.Array:
   ky, kx = jax.random.split(key)
   tops = jax.random.randint(ky, (b,), 0, 2 * pad + 1)
   lefts = jax.random.randint(kx, (b,), 0, 2 * pad + 1)
-  return execution.over_examples(lambda x, t, l: jax.lax.dynamic_slice(
+  return jax.vmap(lambda x, t, l: jax.lax.dynamic_slice(
       x, (t, l, 0), (h, w, c)))(padded, tops, lefts)
 
 
@@ -50,7 +49,7 @@ def _shift(images: jax.Array, most: int, key: jax.Array) -> jax.Array:
   """Rolls each image by its own (dy, dx), each in [-most, most], wrapping
   around (torch.roll, as Karpathy's modern LeNet 1989 augments)."""
   shifts = jax.random.randint(key, (images.shape[0], 2), -most, most + 1)
-  return execution.over_examples(lambda x, s: jnp.roll(x, (s[0], s[1]), axis=(0, 1)))(
+  return jax.vmap(lambda x, s: jnp.roll(x, (s[0], s[1]), axis=(0, 1)))(
       images, shifts)
 
 

@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem import execution
-from jaxmem.datasets import preprocess
+from jaxmem import lanes
 from jaxmem import steps
-from jaxmem.measures import Measure
+from jaxmem.datasets import preprocess
+from jaxmem.measures.base import Measure
 
 
 def langevin_search(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
@@ -83,7 +83,7 @@ def langevin_search(logits_fn: Callable[[jax.Array], jax.Array], x: jax.Array,
     found = found | (jnp.argmax(logits, axis=-1) != p)
     draw = lambda key: jax.random.normal(jax.random.fold_in(key, i), z.shape[1:],
                                          z.dtype)
-    moved = z - step * jnp.sign(grad) + noise * execution.over_examples(draw)(keys_c)
+    moved = z - step * jnp.sign(grad) + noise * jax.vmap(draw)(keys_c)
     moved = jnp.clip(moved, x0 - radius, x0 + radius)
     frozen = found.reshape((-1,) + (1,) * (z.ndim - 1))
     return jnp.where(frozen, z, moved), found
@@ -110,7 +110,7 @@ def sample(num_train: int, count: int) -> np.ndarray:
   return np.linspace(0, num_train - 1, count).round().astype(np.int32)
 
 
-def lane_critical(task: steps.Task, data: steps.Data, lane: steps.Lane,
+def lane_critical(task: steps.Task, data: steps.Data, lane: lanes.Lane,
                   state: steps.TrainState, index: jax.Array,
                   key: jax.Array) -> jax.Array:
   """bool [K]: which training examples at `index` (int32 [K]) are critical.
@@ -126,12 +126,12 @@ def lane_critical(task: steps.Task, data: steps.Data, lane: steps.Lane,
                          preprocess.apply(task.config.preprocess, z, None), train=False)
 
   x = steps.pixels(task, data, lane, index, "train")
-  keys = execution.over_examples(lambda a: jax.random.fold_in(key, a))(index)
+  keys = jax.vmap(lambda a: jax.random.fold_in(key, a))(index)
   return langevin_search(logits_fn, x, keys, c.radius, c.step, c.noise,
                          c.iterations, c.stop_below, task.config.eval_batch_size)
 
 
-def search_key(lane: steps.Lane, epoch) -> jax.Array:
+def search_key(lane: lanes.Lane, epoch) -> jax.Array:
   """The key of the search after `epoch` (the lane's critical stream)."""
   return jax.random.fold_in(lane.keys["critical"], epoch)
 
@@ -141,8 +141,8 @@ def _due(config, epoch: int) -> bool:
   return bool(every) and (epoch % every == 0 or epoch == config.num_epochs)
 
 
-def _init(info):
-  return dict(critical=jnp.full([info.num_train], -1, jnp.int8))
+def _init(task):
+  return dict(critical=jnp.full([task.num_train], -1, jnp.int8))
 
 
 def _update(ctx, acc):
@@ -154,11 +154,11 @@ def _update(ctx, acc):
           dict(count=jnp.sum(found).astype(jnp.float32)))
 
 
-def _rates(sums, info) -> dict:
-  searched = len(sample(info.num_train, info.config.critical.examples))
+def _rates(sums, task) -> dict:
+  searched = len(sample(task.num_train, task.config.critical.examples))
   return dict(critical_ratio=sums["count"] / searched)
 
 
 MEASURES = [Measure("critical", enabled=lambda config: config.critical.every_epochs > 0,
                     due=_due, init=_init, update=_update, columns=("critical_ratio",),
-                    rates=_rates, record=lambda acc, info: dict(critical=acc["critical"]))]
+                    rates=_rates, record=lambda acc, task: dict(critical=acc["critical"]))]

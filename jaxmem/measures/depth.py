@@ -22,9 +22,10 @@ the final checkpoint with the same program.
 import jax
 import jax.numpy as jnp
 
+from jaxmem import lanes
 from jaxmem import steps
-from jaxmem.measures import Measure
-from jaxmem.measures import final
+from jaxmem.measures.base import Measure
+from jaxmem.measures.base import final
 
 
 def knn_predict(queries: jax.Array, support: jax.Array, labels: jax.Array, k: int,
@@ -77,7 +78,7 @@ def depth_from_agreement(agree: jax.Array) -> jax.Array:
   return (agree.shape[0] - suffix_all.sum(axis=0)).astype(jnp.int32)
 
 
-def lane_depth(task: steps.Task, data: steps.Data, lane: steps.Lane,
+def lane_depth(task: steps.Task, data: steps.Data, lane: lanes.Lane,
                state: steps.TrainState, k: int) -> dict[str, jax.Array]:
   """One lane's prediction depth of every training example.
 
@@ -117,5 +118,5 @@ def _update(ctx, acc):
 
 MEASURES = [Measure(
     "depth", enabled=lambda config: config.depth.k > 0, due=final,
-    init=lambda info: dict(depth=jnp.full([info.num_train], -1, jnp.int8)),
-    update=_update, record=lambda acc, info: dict(depth=acc["depth"]))]
+    init=lambda task: dict(depth=jnp.full([task.num_train], -1, jnp.int8)),
+    update=_update, record=lambda acc, task: dict(depth=acc["depth"]))]

@@ -11,7 +11,7 @@ often each test example was right.
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem.measures import Measure
+from jaxmem.measures.base import Measure
 
 
 def due(config, epoch: int) -> bool:
@@ -25,8 +25,8 @@ def _train_update(ctx, acc):
   return acc, {k: ev[k] for k in keys}
 
 
-def _train_rates(sums, info) -> dict:
-  n, held = info.subset_size, info.num_train - info.subset_size
+def _train_rates(sums, task) -> dict:
+  n, held = task.subset_size, task.num_train - task.subset_size
   none = np.full(len(sums["correct"]), np.nan)
   return dict(train_loss=sums["loss_sum"] / n, train_acc=sums["correct"] / n,
               train_acc_clean=sums["correct_clean"] / n,
@@ -34,9 +34,9 @@ def _train_rates(sums, info) -> dict:
               holdout_acc=sums["holdout_correct"] / held if held else none)
 
 
-def _test_init(info):
-  return dict(pred=jnp.zeros([info.num_test], info.class_dtype),
-              correct=jnp.zeros([info.num_test], info.epoch_dtype))
+def _test_init(task):
+  return dict(pred=jnp.zeros([task.num_test], task.class_dtype),
+              correct=jnp.zeros([task.num_test], task.epoch_dtype))
 
 
 def _test_update(ctx, acc):
@@ -47,19 +47,19 @@ def _test_update(ctx, acc):
   return acc, dict(loss_sum=ev["loss_sum"], correct=ev["correct"])
 
 
-def _test_rates(sums, info) -> dict:
-  return dict(test_loss=sums["loss_sum"] / info.num_test,
-              test_acc=sums["correct"] / info.num_test)
+def _test_rates(sums, task) -> dict:
+  return dict(test_loss=sums["loss_sum"] / task.num_test,
+              test_acc=sums["correct"] / task.num_test)
 
 
-def _test_record(acc, info) -> dict:
-  del info
+def _test_record(acc, task) -> dict:
+  del task
   return dict(test_pred=acc["pred"], test_correct_count=acc["correct"])
 
 
 MEASURES = [
     Measure("train_eval", enabled=lambda config: True, due=due,
-            init=lambda info: {}, update=_train_update,
+            init=lambda task: {}, update=_train_update,
             columns=("train_loss", "train_acc", "train_acc_clean", "holdout_loss",
                      "holdout_acc"), rates=_train_rates),
     Measure("test_eval", enabled=lambda config: True, due=due, init=_test_init,

@@ -18,15 +18,15 @@ epoch, per lane and example:
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem.measures import Measure
-from jaxmem.measures import every_epoch
+from jaxmem.measures.base import Measure
+from jaxmem.measures.base import every_epoch
 
 
-def _init(info):
-  n = info.num_train
-  return dict(presentations=jnp.zeros([n], info.epoch_dtype),
-              events=jnp.zeros([n], info.epoch_dtype),
-              first_learned=jnp.zeros([n], info.epoch_dtype),
+def _init(task):
+  n = task.num_train
+  return dict(presentations=jnp.zeros([n], task.epoch_dtype),
+              events=jnp.zeros([n], task.epoch_dtype),
+              first_learned=jnp.zeros([n], task.epoch_dtype),
               last=jnp.full([n], -1, jnp.int8))
 
 
@@ -43,14 +43,14 @@ def _update(ctx, acc):
   return acc, {}
 
 
-def _record(acc, info) -> dict:
+def _record(acc, task) -> dict:
   first, events = acc["first_learned"], acc["events"]
   learned = first > 0
-  signed = info.epoch_index_dtype
+  signed = task.epoch_index_dtype
   return dict(presentations=acc["presentations"], forgetting_events=events,
               first_learned=np.where(learned, first, -1).astype(signed),
               ever_learned=learned,
-              forgetting=np.where(learned, events, info.config.num_epochs).astype(
+              forgetting=np.where(learned, events, task.config.num_epochs).astype(
                   events.dtype),
               last_presented=acc["last"])
 

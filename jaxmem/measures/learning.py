@@ -17,16 +17,16 @@ jaxmem.measures.evaluation), on the label the lane trains on:
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmem.measures import Measure
 from jaxmem.measures import evaluation
+from jaxmem.measures.base import Measure
 
 
-def _init(info):
-  n = info.num_train
-  return dict(first_correct=jnp.zeros([n], info.epoch_dtype),
-              settled=jnp.zeros([n], info.epoch_dtype),
-              pred=jnp.zeros([n], info.class_dtype),
-              correct=jnp.zeros([n], info.epoch_dtype),
+def _init(task):
+  n = task.num_train
+  return dict(first_correct=jnp.zeros([n], task.epoch_dtype),
+              settled=jnp.zeros([n], task.epoch_dtype),
+              pred=jnp.zeros([n], task.class_dtype),
+              correct=jnp.zeros([n], task.epoch_dtype),
               correct_epoch1=jnp.full([n], -1, jnp.int8),
               evaluations=jnp.zeros([], jnp.int32))
 
@@ -48,9 +48,9 @@ def _update(ctx, acc):
   return acc, {}
 
 
-def _record(acc, info) -> dict:
+def _record(acc, task) -> dict:
   first = acc["first_correct"]
-  return dict(first_correct=np.where(first > 0, first, -1).astype(info.epoch_index_dtype),
+  return dict(first_correct=np.where(first > 0, first, -1).astype(task.epoch_index_dtype),
               settled=acc["settled"], correct_epoch1=acc["correct_epoch1"],
               train_correct_count=acc["correct"], train_pred=acc["pred"],
               evaluations=acc["evaluations"])

@@ -1,7 +1,7 @@
 """PNG figures for reports: learning curves, corruption sweeps, per-example difficulty.
 
 Every function draws one figure into `out` and returns its file name. Runs come
-as `jaxmem.report.Run`; per-example measures as jaxmem.analysis.table's columns
+as `jaxmem.results.Results`; per-example measures as jaxmem.analysis.table's columns
 and per-lane arrays.
 """
 
@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 from matplotlib import ticker  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
-from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 from jaxmem.analysis import fit  # pylint: disable=wrong-import-position
+from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 
 
 def _save(fig, out: pathlib.Path, name: str) -> str:
@@ -64,7 +64,7 @@ def critical_curves(run, out: pathlib.Path) -> list[str]:
   fig, ax = plt.subplots(figsize=(6, 4))
   for label, values in curves.items():
     band(ax, values, label)
-  radius = run.config["config"]["critical"]["radius"] * 255
+  radius = run.config["critical"]["radius"] * 255
   ax.set(title=f"critical sample ratio (box radius {radius:.2g}/255)",
          xlabel="epoch", ylabel="fraction critical (mean +- std)")
   ax.grid(alpha=0.3)
@@ -76,7 +76,7 @@ def fit_epochs_by_level(run, threshold: float, steps_per_epoch=None) -> dict:
   """Label corruption level -> each of its lanes' epochs to reach `threshold`
   training accuracy (NaN: never)."""
   fitted = fit.time_to_fit(run.rows, threshold, steps_per_epoch)
-  level_of = {l["lane"]: l["label_corruption"] for l in run.config["lanes"]}
+  level_of = {l["lane"]: l["label_corruption"] for l in run.described["lanes"]}
   times = collections.defaultdict(list)
   for lane, f in fitted.items():
     times[level_of[lane]].append(np.nan if f["epoch"] is None else f["epoch"])
@@ -91,8 +91,8 @@ def corruption_figures(run, out: pathlib.Path, threshold: float) -> list[str]:
   levels = [p["coords"]["label_corruption"] for p in points]
   err = [1 - p["test_acc"]["mean"] for p in points]
   err_std = [p["test_acc"]["std"] or 0 for p in points]
-  cfg = run.config["config"]
-  steps = (run.config["dataset"]["train_shape"][0] // cfg["batch_size"]
+  cfg = run.config
+  steps = (run.described["dataset"]["train_shape"][0] // cfg["batch_size"]
            if not cfg.get("subset_ratio") else None)
   times = fit_epochs_by_level(run, threshold, steps)
   fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))

@@ -1,7 +1,7 @@
 """Reports: Markdown tables and PNG figures from finished workdirs.
 
-  python -m jaxmem.report --workdir=runs/quickstart
-  python -m jaxmem.report --workdir=runs/a --workdir=runs/b --out=reports/ab
+  jaxmem report --workdir=runs/quickstart
+  jaxmem report --workdir=runs/a --workdir=runs/b --out=reports/ab
 
 writes `<workdir>/report/report.md` (or `<out>/report.md` for several
 workdirs) with its PNGs. Per run: the final numbers (mean +- std over seeds per
@@ -9,14 +9,13 @@ grid point), learning curves per grid point (Zhang et al. 2017, Fig. 1a), the
 critical sample ratio over training when measured (Arpit et al. 2017), and for
 runs that sweep label corruption, test error and time to fit against the level
 (Fig. 1c, 1b). Per example, pooled over the workdirs when they share a training
-set (else per workdir): the difficulty table of jaxmem.analyze, the rank
+set (else per workdir): the difficulty table of jaxmem.analysis, the rank
 correlations of its measures, histograms of forgetting events and prediction
 depth, and grids of the easiest and hardest examples. The command and its flags
-live in jaxmem.report.
+live in jaxmem.commands.report.
 """
 
 import collections
-import dataclasses
 import json
 import math
 import os
@@ -25,89 +24,40 @@ import pathlib
 from absl import logging
 import numpy as np
 
-from jaxmem.analysis import difficulty
 from jaxmem import errors
+from jaxmem import results
+from jaxmem.analysis import difficulty
+from jaxmem.analysis import table
 from jaxmem.report import figures
 from jaxmem.workdir import files
 from jaxmem.workdir import summary as summary_lib
-from jaxmem.analysis import table
 
 
-@dataclasses.dataclass
-class Run:
-  """A finished workdir, read."""
-  name: str
-  path: pathlib.Path
-  config: dict  # config.json
-  rows: list[dict]  # metrics.jsonl
-  summary: dict  # summary.json
-
-  def point_label(self, coords: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in coords.items()) or "all lanes"
-
-  def curves(self, metric: str) -> dict[str, np.ndarray]:
-    """Grid point label -> float [seeds, epochs] of `metric` (NaN if missing)."""
-    axes = list(self.summary["points"][0]["coords"])
-    by_point = collections.defaultdict(lambda: collections.defaultdict(dict))
-    for r in self.rows:
-      label = self.point_label({a: r[a] for a in axes})
-      value = r.get(metric)
-      by_point[label][r["seed"]][r["epoch"]] = np.nan if value is None else value
-    epochs = max(r["epoch"] for r in self.rows)
-    return {label: np.asarray([[seeds[s].get(e, np.nan) for e in range(1, epochs + 1)]
-                               for s in sorted(seeds)])
-            for label, seeds in by_point.items()}
-
-
-def load(path: str | pathlib.Path) -> Run:
-  """Reads a finished workdir, or raises UserError naming what is missing or
-  damaged; warns if metrics.jsonl lacks epochs or holds rows twice."""
-  wd = files.Workdir(path).require_done()
-  config, rows = wd.read_json("config.json"), wd.read_metrics()
-  difficulty.check_metrics(wd.path, rows, len(config["lanes"]),
-                        config["config"]["num_epochs"])
-  return Run(name=wd.path.name, path=wd.path, config=config, rows=rows,
-             summary=wd.read_json("summary.json"))
-
-
-def _markdown_table(run: Run) -> str:
-  text = summary_lib.table(run.summary).splitlines()
-  cells = [[c.strip() for c in line.split("  ") if c.strip()] for line in text]
-  header, rows = cells[0], cells[2:]
-  return "\n".join(["| " + " | ".join(header) + " |",
-                    "|" + " --- |" * len(header)]
-                   + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def _run_section(run: Run, folder: pathlib.Path, threshold: float) -> list[str]:
-  cfg = run.config["config"]
+def _run_section(run: results.Results, folder: pathlib.Path, threshold: float) -> list[str]:
+  cfg = run.config
   parts = [f"## {run.name}", "",
            f"`{run.path}`: model `{cfg['model']}` on `{cfg['dataset']}` "
-           f"({run.config['dataset']['source']}), {len(run.config['lanes'])} "
+           f"({run.described['dataset']['source']}), {len(run.described['lanes'])} "
            f"lanes, {cfg['num_epochs']} epochs, seed {cfg['seed']}; "
            f"{run.summary['train_s']:.0f} s training, "
            f"{run.summary['compile_s']:.0f} s compiling.", "",
            "Final accuracy in %, mean +- std over seeds:", "",
-           _markdown_table(run), ""]
+           summary_lib.markdown(run.summary), ""]
   names = ([figures.learning_curves(run, folder)] + figures.critical_curves(run, folder)
            + figures.corruption_figures(run, folder, threshold))
   return parts + [line for n in names for line in (f"![{n}]({n})", "")]
 
 
-def _images(run: Run, data_dir) -> np.ndarray:
+def _images(run: results.Results, data_dir) -> np.ndarray:
   """The run's training images (clean, uncorrupted), as it loaded them."""
   from jaxmem import datasets  # pylint: disable=g-import-not-at-top
-  cfg = run.config["config"]
-  ds = datasets.load(cfg["dataset"], data_dir, train_size=cfg["train_size"] or None,
-                     test_size=cfg["test_size"] or None, synthetic=cfg["synthetic"],
-                     train_indices=cfg.get("train_indices", ""))
-  return ds.train.images
+  return datasets.from_config(run.config, data_dir).train.images
 
 
-def _examples_section(runs: list[Run], folder: pathlib.Path, name: str,
+def _examples_section(runs: list[results.Results], folder: pathlib.Path, name: str,
                       out: bool, **analysis_args) -> list[str]:
   """Per-example difficulty of `runs` (one training set), pooled over their lanes."""
-  result = difficulty.run([str(r.path) for r in runs],
+  result = difficulty.analyze([str(r.path) for r in runs],
                        out=str(folder / f"{name}_analysis") if out else None,
                        **analysis_args)
   cols = result.columns
@@ -149,7 +99,7 @@ def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
     paths: finished workdirs.
     out: the report's folder; default <workdir>/report for one workdir.
     threshold: training accuracy that counts as fitted.
-    **analysis_args: data_dir, k, critical_examples for jaxmem.difficulty.
+    **analysis_args: data_dir, k, critical_examples for jaxmem.analysis.difficulty.
   """
   if len(paths) > 1 and not out:
     raise errors.UserError("a report on several workdirs needs --out=DIR")
@@ -159,7 +109,7 @@ def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
   difficulty.check_flags(paths, out or (paths[0] if len(paths) == 1 else None),
                       analysis_args.get("k", 30),
                       analysis_args.get("critical_examples"))
-  runs = [load(p) for p in paths]
+  runs = [results.open(p) for p in paths]
   folder = pathlib.Path(out) if out else runs[0].path / "report"
   try:
     return _write(runs, folder, threshold, bool(out), analysis_args)
@@ -168,7 +118,7 @@ def write(paths: list[str], out: str | None = None, threshold: float = 1.0,
                            "--out=DIR to write the report elsewhere") from None
 
 
-def _write(runs: list[Run], folder: pathlib.Path, threshold: float, out: bool,
+def _write(runs: list[results.Results], folder: pathlib.Path, threshold: float, out: bool,
            analysis_args: dict) -> pathlib.Path:
   folder.mkdir(parents=True, exist_ok=True)
   parts = ["# jaxmem report", ""]
@@ -176,9 +126,9 @@ def _write(runs: list[Run], folder: pathlib.Path, threshold: float, out: bool,
     parts += _run_section(run, folder, threshold)
   by_data = collections.defaultdict(list)
   for run in runs:
-    by_data[json.dumps(run.config["dataset"], sort_keys=True)].append(run)
+    by_data[json.dumps(run.described["dataset"], sort_keys=True)].append(run)
   for group in by_data.values():
-    name = group[0].name if len(group) == 1 else f"{group[0].config['dataset']['name']}_pooled"
+    name = group[0].name if len(group) == 1 else f"{group[0].described['dataset']['name']}_pooled"
     try:
       parts += _examples_section(group, folder, name, out, **analysis_args)
     except errors.UserError as e:  # E.g. the final checkpoint was deleted.

@@ -103,23 +103,23 @@ class Memory:
   num_lanes: int
   # Parameters, BatchNorm statistics, optimizer state, lane constants.
   state_per_lane: int
-  records: int  # Per-example accumulators of every lane, on the device.
-  host_records: int  # What the host keeps of them (history, checkpoint copies).
+  accumulators: int  # Per-example accumulators of every lane, on the device.
+  host_accumulators: int  # What the host keeps of them (history, checkpoint copies).
   data: int  # The data set (once on each device, once on the host).
 
   @property
   def device(self) -> int:
-    return self.num_lanes * self.state_per_lane + self.records + self.data
+    return self.num_lanes * self.state_per_lane + self.accumulators + self.data
 
   @property
   def host(self) -> int:
-    # Checkpoints copy the state and records to the host before saving.
+    # Checkpoints copy the state and accumulators to the host before saving.
     return (self.num_lanes * (self.state_per_lane + HOST_BYTES_PER_LANE)
-            + self.records + self.host_records + self.data)
+            + self.accumulators + self.host_accumulators + self.data)
 
   def describe(self) -> str:
     return (f"{self.num_lanes} lanes x {_mb(self.state_per_lane)} of state, "
-            f"{_mb(self.records + self.host_records)} of per-example records, "
+            f"{_mb(self.accumulators + self.host_accumulators)} of per-example accumulators, "
             f"{_mb(self.data)} of data")
 
 

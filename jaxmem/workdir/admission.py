@@ -13,15 +13,11 @@ import pathlib
 import shutil
 import tempfile
 
+from jaxmem import config as config_lib
 from jaxmem import errors
-from jaxmem.workdir import ownership
 from jaxmem.workdir import files
-
-# Config keys that change how a run executes but not its results: a run may
-# be resumed with other values of these.
-EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size", "checkpoint_every_epochs",
-                  "checkpoint_keep", "tensorboard", "cache_inputs",
-                  "epoch_driver")
+from jaxmem.workdir import formats
+from jaxmem.workdir import ownership
 
 
 def inspect(wd: files.Workdir, config: dict, overwrite: bool,
@@ -40,8 +36,10 @@ def inspect(wd: files.Workdir, config: dict, overwrite: bool,
   Raises:
     UserError: the path is not a usable folder; the folder holds files
       jaxmem did not write; its marker or status is damaged; another process
-      writes it; it holds a finished run (without overwrite), or an
-      unfinished run of a config that differs in the keys named.
+      writes it; it holds a finished run (without overwrite), an unfinished
+      run of a config that differs in the keys named, or an unfinished run
+      of an earlier jaxmem that this one cannot resume (naming the version
+      that can).
   """
   path = wd.path
   if os.path.lexists(path) and not path.exists():
@@ -57,7 +55,8 @@ def inspect(wd: files.Workdir, config: dict, overwrite: bool,
     entries = [] if marker else ownership.foreign_entries(path)
   except PermissionError as e:
     raise errors.filesystem(e, "cannot read") from None
-  if marker is None:
+  written = formats.of_marker(marker) if marker else formats.unmarked(path)
+  if written is None:
     if entries:
       shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
       raise errors.UserError(
@@ -73,22 +72,29 @@ def inspect(wd: files.Workdir, config: dict, overwrite: bool,
         "finish or stop it (SIGTERM checkpoints and stops it), or choose "
         "another --workdir")
   _check_writable(path)
+  if overwrite and written.resumable:
+    return False  # Whatever its status says (even damaged): the marker is ours.
+  status = wd.read_status()
+  done = status is not None and status["status"] == "done"
+  if not written.resumable and not done:
+    raise errors.UserError(formats.cannot_resume(path, written))
   if overwrite:
     return False
-  status = wd.read_status()
-  if status is not None and status["status"] == "done":
+  if done:
     raise errors.UserError(
         f"--workdir {path} already holds a finished run; pass --overwrite to "
         "replace it, or choose another --workdir")
   if not (path / "config.json").exists():
     return True  # Stopped before its config was written: nothing to keep.
-  differ = config_diff(wd.read_json("config.json")["config"], config)
+  differ = config_lib.diff(wd.read_json("config.json")["config"], config)
   if differ:
     raise errors.UserError(
         f"--workdir {path} holds a run of another config (it differs in "
         f"{', '.join(differ)}); pass --overwrite to replace it, or choose "
         "another --workdir")
   return True
+
+
 
 def begin(wd: files.Workdir, config: dict, overwrite: bool) -> bool:
   """`inspect` again (under the lock), then prepares the folder.
@@ -101,12 +107,20 @@ def begin(wd: files.Workdir, config: dict, overwrite: bool) -> bool:
   wd.path.mkdir(parents=True, exist_ok=True)
   if resume:
     remove_temporary(wd)
-    if ownership.read_marker(wd.path) is None:
-      wd.write_json(ownership.MARKER, ownership.new_marker())
+    marker = ownership.read_marker(wd.path)
+    if marker is None:
+      wd.write_json(ownership.MARKER, ownership.new_marker(formats.FORMAT))
+    elif formats.of_marker(marker).number != formats.FORMAT:
+      # Resumed by this jaxmem: what it writes from now on is today's format.
+      wd.write_json(ownership.MARKER, ownership.new_marker(
+          formats.FORMAT, marker["run_id"],
+          upgraded_from=marker.get("jaxmem_version")))
     return True
   clear(wd)
-  wd.write_json(ownership.MARKER, ownership.new_marker())
+  wd.write_json(ownership.MARKER, ownership.new_marker(formats.FORMAT))
   return False
+
+
 
 def clear(wd: files.Workdir) -> None:
   """Removes a previous jaxmem run's files (and nothing else)."""
@@ -117,6 +131,8 @@ def clear(wd: files.Workdir) -> None:
   for name in files.DERIVED:
     files.remove_owned(wd.path / name)
   remove_temporary(wd)
+
+
 
 def remove_temporary(wd: files.Workdir) -> None:
   """Removes leftovers of interrupted writes: temporary files and the
@@ -150,26 +166,3 @@ def _check_writable(path: pathlib.Path) -> None:
     os.unlink(tmp)
   except OSError as e:
     raise errors.UserError(f"--workdir {path} is not writable: {errors.cause(e)}") from None
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[prefix + key] = value
-  return flat
-
-
-def config_diff(old: dict, new: dict) -> list[str]:
-  """Returns the config keys whose values differ, ignoring EXECUTION_KEYS.
-
-  A field the old config lacks (added to jaxmem since) counts as its default.
-  """
-  from jaxmem import config as config_lib  # pylint: disable=g-import-not-at-top
-  defaults = _flatten(json.loads(files.dumps(config_lib.base_config().to_dict())))
-  old, new = (_flatten(json.loads(files.dumps(c))) for c in (old, new))
-  old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
-  return sorted(k for k in old.keys() | new.keys()
-                if k not in EXECUTION_KEYS and old.get(k) != new.get(k))

@@ -2,8 +2,10 @@
 
 A checkpoint holds everything a run needs to go on as if it had never
 stopped: every lane's training state (parameters, optimizer state, BatchNorm
-statistics, step, divergence), every lane's constants (keys, trained labels),
-the per-example history so far and the metrics rows written so far.
+statistics, step, divergence) and per-example accumulators, every lane's
+constants (keys, trained labels, subset), and the host's progress (the last
+metrics rows, metrics.jsonl's length and SHA-256, the training time so far).
+The per-epoch history is not in it: it has its own store (jaxmem.workdir.history).
 
 Orbax restores a data file whose bytes were altered without complaint, so each
 checkpoint also stores a SHA-256 of its arrays, computed from the host copy
@@ -24,8 +26,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxmem.runtime import distributed
 from jaxmem import errors
+from jaxmem.runtime import distributed
 
 # The OS causes Orbax's errors carry in their text (it wraps them in ValueError).
 _OS_CAUSES = re.compile(r"No space left on device|Read-only file system|"
@@ -100,10 +102,20 @@ def lane_checksums(tree, num_lanes: int) -> list[str]:
   return [bytes(row).hex() for row in table]
 
 
-def _as_expected(restored, expected):
-  """The restored leaves in the expected tree's structure; raises ValueError
+def _renamed(key: tuple[str, ...], renames: dict) -> tuple[str, ...]:
+  """A leaf's path with an older format's prefix replaced by today's."""
+  for old, new in renames.items():
+    if key[:len(old)] == old:
+      return new + key[len(old):]
+  return key
+
+
+def _as_expected(restored, expected, renames: dict | None = None):
+  """The restored leaves in the expected tree's structure, their paths renamed
+  from an older format's (`renames`: old prefix -> new); raises ValueError
   if they differ in structure, dtypes or shapes past the lane axis."""
-  got = {_key(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(restored)[0]}
+  got = {_renamed(_key(p), renames or {}): leaf
+         for p, leaf in jax.tree_util.tree_flatten_with_path(restored)[0]}
   want, treedef = jax.tree_util.tree_flatten_with_path(expected)
   if sorted(got) != sorted(_key(p) for p, _ in want):
     raise ValueError("another structure of arrays (another jaxmem version?)")
@@ -184,7 +196,7 @@ class Checkpoints:
   def epochs(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
-  def restore(self, expected, num_lanes: int, sharding=None
+  def restore(self, expected, num_lanes: int, sharding=None, renames=None
               ) -> tuple[int, object, dict] | None:
     """Restores the newest checkpoint that loads and verifies.
 
@@ -199,6 +211,8 @@ class Checkpoints:
         checkpoint's arrays (the lane axis first, padded for `sharding`).
       num_lanes: the run's lanes.
       sharding: the lane axis's sharding over the run's devices, or None.
+      renames: array paths of the format that saved it -> today's
+        (jaxmem.workdir.formats); the checksum is of the paths as saved.
 
     Returns:
       (epoch, arrays, meta) or None if no checkpoint is usable; each one
@@ -208,13 +222,14 @@ class Checkpoints:
     for epoch in reversed(self.epochs()):
       try:
         arrays, meta = self.read(epoch, expected, sharding)
-        arrays = _as_expected(arrays, expected)
         if meta.get("num_lanes") != num_lanes:
           raise ValueError(f"it holds {meta.get('num_lanes')} lanes, not {num_lanes}")
         if sharding is None:
           arrays = jax.tree.map(lambda x: x[:num_lanes], arrays)
+        converted = _as_expected(arrays, expected, renames)
         if lane_checksums(arrays, num_lanes) != meta.get("lane_checksums"):
           raise ValueError("checksum mismatch: its bytes were altered")
+        arrays = converted
         self._set_aside(unusable)
         return epoch, arrays, meta
       except Exception as e:  # pylint: disable=broad-except

@@ -11,22 +11,22 @@ import numpy as np
 from jaxmem.runtime import host_memory
 
 
-def write(wd, the_run, records: dict, diverged_epoch) -> None:
+def write(wd, run, accumulators: dict, diverged_epoch) -> None:
   """examples.npz: every measure's per-example record, and the lanes' constants.
 
   Args:
-    records: the state's per-example accumulators by measure, on the device;
-      each measure's are brought to the host and written in turn, so that the
-      host holds one measure's records at a time (at 1,024 lanes x 50,000
-      examples, the whole lot is about 1 GB).
+    accumulators: the state's per-example accumulators by measure, on the
+      device; each measure's are brought to the host, made into its records
+      and written in turn, so that the host holds one measure's at a time (at
+      1,024 lanes x 50,000 examples, the whole lot is about 1 GB).
   """
-  ds, lanes, info = the_run.dataset, the_run.lanes, the_run.info
+  ds, lanes, task = run.dataset, run.lanes, run.task
   n = len(ds.train.labels)
   # The lanes' labels and subsets come home in the narrowest dtype that holds
   # them (int8 and uint16 instead of int32 for CIFAR-10: a quarter and a half).
-  constants = the_run.host(dict(
-      labels=the_run.lane.labels.astype(info.class_dtype),
-      subset=the_run.lane.subset.astype(info.example_index_dtype)))
+  constants = run.host(dict(
+      labels=run.constants.labels.astype(task.class_dtype),
+      subset=run.constants.subset.astype(task.example_index_dtype)))
   labels = constants["labels"]
 
   def fields():
@@ -35,14 +35,14 @@ def write(wd, the_run, records: dict, diverged_epoch) -> None:
     yield "labels", labels.astype(np.int32)  # As trained on; widened to write.
     yield from dict(lane_seed=lanes.seed_index, lane_point=lanes.point,
                     diverged_epoch=diverged_epoch,
-                    epochs=np.int64(the_run.config.num_epochs)).items()
+                    epochs=np.int64(run.config.num_epochs)).items()
     yield "corrupted", labels != ds.train.labels[None, :]
-    member = np.zeros((the_run.num_lanes, n), bool)
+    member = np.zeros((run.num_lanes, n), bool)
     np.put_along_axis(member, constants.pop("subset"), True, axis=1)
     yield "in_subset", member
     del member
-    for measure in the_run.measures:
-      record = measure.record(the_run.host(records.pop(measure.name)), info)
+    for measure in run.measures:
+      record = measure.record(run.host(accumulators.pop(measure.name)), task)
       for name in list(record):
         value = record.pop(name)
         yield name, value

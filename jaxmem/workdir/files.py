@@ -1,18 +1,20 @@
 """The workdir contract: what a run writes, written so that nothing is ever torn.
 
 A run's folder explains itself:
-  jaxmem.json    the marker, written first: the run's id and jaxmem's version
-                 (jaxmem.ownership); jaxmem.lock names the process writing it.
+  jaxmem.json    the marker, written first: the run's id, jaxmem's version and
+                 the workdir format (jaxmem.workdir.ownership, .formats);
+                 jaxmem.lock names the process writing it.
   config.json    the full config, every lane's identity, the randomness, the
-                 data's source, library versions and devices.
+                 data's source, the jaxmem and library versions, the workdir
+                 format and the devices.
   status.json    {"status": "running" | "done" | "failed" | "preempted", ...}.
   metrics.jsonl  one JSON object per lane per epoch.
   examples.npz   per-example records, lane x example (jaxmem.measures).
   summary.json   final numbers per lane, mean +- std per grid point.
-  checkpoints/   Orbax checkpoints (jaxmem.checkpoint).
-  history/       the optional per-epoch history (jaxmem.history).
-  tensorboard/   optional TensorBoard curves (jaxmem.tensorboard).
-  analysis/      written by jaxmem.analyze; report/ by jaxmem.report.
+  checkpoints/   Orbax checkpoints (jaxmem.workdir.checkpoint).
+  history/       the optional per-epoch history (jaxmem.workdir.history).
+  tensorboard/   optional TensorBoard curves (jaxmem.workdir.tensorboard).
+  analysis/      written by `jaxmem analyze`; report/ by `jaxmem report`.
 Every file except metrics.jsonl is replaced atomically (temporary file, then
 rename); metrics.jsonl grows by whole lines written in one call, and a failed
 append is cut back to the lines before it.

@@ -3,7 +3,8 @@
 Two guarantees, both checked before a run touches a file:
 
 * **Identity.** The first file a run writes is `jaxmem.json`, a small marker
-  with the run's id and the jaxmem version. A folder without it, holding
+  with the run's id, the jaxmem version and the workdir format it writes
+  (jaxmem.workdir.formats). A folder without it, holding
   anything, is someone else's, and jaxmem neither writes into it nor deletes
   from it. A marker that cannot be read is never taken for "no run here".
 * **One writer.** A live run holds an exclusive OS lock (`fcntl.flock`) on
@@ -27,20 +28,22 @@ import uuid
 from absl import logging
 
 from jaxmem import errors
+from jaxmem import version
 
 MARKER = "jaxmem.json"
 LOCK = "jaxmem.lock"
-VERSION = "0.2.0"
 
 
 def now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def new_marker() -> dict:
-  """The identity of a new run: a random id, this jaxmem's version, the time."""
-  return dict(format="jaxmem-workdir", run_id=uuid.uuid4().hex,
-              jaxmem_version=VERSION, created=now())
+def new_marker(workdir_format: int, run_id: str | None = None, **more) -> dict:
+  """The identity of a run: its id (new unless given), this jaxmem's version,
+  the workdir format it writes, the time."""
+  return dict(format="jaxmem-workdir", run_id=run_id or uuid.uuid4().hex,
+              jaxmem_version=version.__version__, workdir_format=workdir_format,
+              created=now(), **more)
 
 
 def read_marker(path: pathlib.Path) -> dict | None:

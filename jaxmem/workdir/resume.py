@@ -15,9 +15,10 @@ from absl import logging
 import jax
 import numpy as np
 
-from jaxmem.runtime import distributed
 from jaxmem import errors
+from jaxmem.runtime import distributed
 from jaxmem.workdir import files
+from jaxmem.workdir import formats
 
 
 class Progress:
@@ -54,20 +55,24 @@ class Progress:
     self.diverged_epoch = np.asarray(diverged_epoch, np.int64)
 
 
-def resume(wd, ckpts, progress, the_run):
+def resume(wd, ckpts, progress, run, written: formats.Format):
   """Continues from the newest usable checkpoint; returns the state to train on.
 
   metrics.jsonl is cut back to the bytes that checkpoint had seen (which drops
-  a torn last line, and the rows of epochs trained after it).
+  a torn last line, and the rows of epochs trained after it). A checkpoint of
+  an earlier workdir format (`written`) is read under today's array names.
 
   Raises:
-    UserError: checkpoints exist but none is usable, or the newest usable one
+    UserError: checkpoints exist but none is usable (for an earlier format:
+      naming the jaxmem that can finish the run), or the newest usable one
       holds other lane constants, or metrics.jsonl does not match it.
   """
   # Each process reads only its own lanes, onto this run's devices.
-  restored = ckpts.restore(the_run.checkpoint_tree(abstract=True), the_run.num_lanes,
-                           sharding=the_run.plan.sharding)
+  restored = ckpts.restore(run.checkpoint_tree(abstract=True), run.num_lanes,
+                           sharding=run.plan.sharding, renames=written.renames)
   if restored is None:
+    if ckpts.epochs() and written.number != formats.FORMAT:
+      raise errors.UserError(formats.cannot_resume(wd.path, written))
     if ckpts.epochs():
       raise errors.UserError(
           f"no usable checkpoint in {wd.checkpoints} (see the warnings above); "
@@ -75,10 +80,11 @@ def resume(wd, ckpts, progress, the_run):
     logging.info("%s has no checkpoint yet: starting from epoch 0", wd.path)
     if wd.writes:
       (wd.path / "metrics.jsonl").unlink(missing_ok=True)
-    return the_run.state
+    return run.state
   epoch, arrays, meta = restored
-  if distributed.agree(not _same_lanes(arrays["lane"], the_run.lane.replace(images=None),
-                                       the_run.num_lanes)):
+  if distributed.agree(not _same_lanes(arrays["constants"],
+                                       run.constants.replace(images=None),
+                                       run.num_lanes)):
     raise errors.UserError(
         f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
         "labels (another jaxmem version?); pass --overwrite to start afresh")
@@ -86,9 +92,9 @@ def resume(wd, ckpts, progress, the_run):
     wd.cut_metrics(meta["metrics_bytes"], meta["metrics_sha256"])
     with open(wd.path / "metrics.jsonl", "rb") as f:
       progress.continue_metrics(f.read())
-  progress.restore(epoch, the_run.host(arrays["diverged_epoch"]), meta)
+  progress.restore(epoch, run.host(arrays["diverged_epoch"]), meta)
   logging.info("resuming %s from the checkpoint of epoch %d", wd.path, epoch)
-  return the_run.plan.fill_padding(arrays["state"])
+  return run.plan.fill_padding(arrays["state"])
 
 
 def _same_lanes(restored, built, num_lanes: int) -> bool:

@@ -63,16 +63,28 @@ def _cell(stats: dict) -> str:
   return f"{100 * stats['mean']:.2f} +- {100 * stats['std']:.2f}"
 
 
-def table(summary: dict) -> str:
-  """Renders the grid points as an aligned text table (accuracies in %)."""
+def rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+  """The grid points as a table's header and rows of cells (accuracies in %)."""
   points = summary["points"]
   axes = list(points[0]["coords"]) if points else []
   header = axes + ["seeds"] + [title for _, title in _TABLE]
   seeds = lambda p: str(p["test_acc"]["n"]) + (
       f" ({p['diverged']} diverged)" if p.get("diverged") else "")
-  rows = [[str(p["coords"][a]) for a in axes] + [seeds(p)]
-          + [_cell(p[m]) for m, _ in _TABLE] for p in points]
-  widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+  return header, [[str(p["coords"][a]) for a in axes] + [seeds(p)]
+                  + [_cell(p[m]) for m, _ in _TABLE] for p in points]
+
+
+def table(summary: dict) -> str:
+  """The grid points as an aligned text table (accuracies in %)."""
+  header, body = rows(summary)
+  widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
   line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
   return "\n".join([line(header), line(["-" * w for w in widths])]
-                   + [line(r) for r in rows])
+                   + [line(r) for r in body])
+
+
+def markdown(summary: dict) -> str:
+  """The grid points as a Markdown table (accuracies in %)."""
+  header, body = rows(summary)
+  return "\n".join(["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+                   + ["| " + " | ".join(r) + " |" for r in body])
