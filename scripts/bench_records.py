@@ -103,7 +103,7 @@ examples.npz: {examples_mb:.1f} MB.
   while a checkpoint is written. Three things keep the rest small: on CPU
   saves block, so that copy never lives beside an epoch's temporaries; every
   epoch jaxmem hands the memory freed by the last epoch and save back to the
-  OS (`jaxmem/host_memory.py`; without it resident memory crept up by 100-200
+  OS (`jaxmem/runtime/host_memory.py`; without it resident memory crept up by 100-200
   MB per save); and examples.npz is written one array at a time.
 - Checkpoint at epoch {last}: its arrays hold {logical[last] / 2**20:,.1f} MB,
   {100 * logical_growth:+.2f}% of epoch {first}'s (target within 1%,

@@ -109,7 +109,7 @@ def profile(name: str, num_steps: int, repeats: int, peak: float) -> list[dict]:
 
 
 def markdown(rows: list[dict], peak: float, command: str) -> str:
-  lines = ["## Where a step's time goes", "",
+  lines = ["# Where a step's time goes", "",
            f"`{command}`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
            f"jax {jax.__version__}, one lane on one device, matmul rate "
            f"{peak / 1e9:.0f} GFLOP/s. Each variant adds to the one above it; "
