@@ -14,9 +14,10 @@ The public API:
 
 The map (the engine flat at the top, the families of parts in folders):
 
-  config.py       the base config (every field commented), validation, grid points,
-                  sweep lookup, stored configs merged and compared
-  lanes.py        everything about a lane: grid x seeds, keys, subsets, constants
+  config.py       the base config (every field commented), validation, stored
+                  configs merged and compared
+  lanes.py        everything about a lane: the grid's points x seeds, keys,
+                  subsets, constants
   steps.py        one lane: its task and state, init, train step, evaluation
   epoch.py        the one-lane epoch and after-epoch programs, compiled
   execution.py    the only code that touches the lane axis: chunks, devices

@@ -4,11 +4,11 @@ An experiment's `get_config()` (jaxmem.sweeps) returns a ConfigDict built on
 `base_config()`.
 Every field is declared (and commented) here, so the config is locked: a
 misspelt `--config.KEY` is an error, not a silently ignored value. `validate`
-checks every value before anything compiles; `lane_points` expands the grid;
-`merge_stored` and `diff` read and compare the configs workdirs hold.
+checks every value before anything compiles (jaxmem.lanes expands the grid
+into lanes); `merge_stored` and `diff` read and compare the configs workdirs
+hold.
 """
 
-import itertools
 import json
 import math
 
@@ -171,11 +171,6 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
-def grid_axes(config) -> tuple[str, ...]:
-  """Returns the grid axes that this config varies, in declaration order."""
-  return tuple(a for a in GRID_AXES if len(config.grid[a]) > 0)
-
-
 def validate(config) -> None:
   """Raises UserError for the first invalid value, naming what is valid.
 
@@ -240,10 +235,17 @@ def validate(config) -> None:
   for key in ("subset_ratio", "dropout_rate"):
     if not _is_real(config[key]) or not 0.0 <= config[key] < 1.0:
       raise errors.UserError(f"config.{key} must be in [0, 1), got {config[key]}")
-  # The config's own values, even where a grid axis shadows them, then lanes.
-  _validate_point({a: config[a] for a in NUMERIC_AXES + ("input_corruption",)})
-  for point in lane_points(config):
-    _validate_point(point)
+  # The config's own values, even where a grid axis shadows them, then each
+  # value of each grid axis (every lane's values come from these).
+  own = {a: config[a] for a in NUMERIC_AXES + ("input_corruption",)}
+  _validate_point(own)
+  for axis in GRID_AXES:
+    for value in config.grid[axis]:
+      if axis == "condition":
+        errors.check_choice("condition", value, CONDITIONS)
+        _validate_point({**own, **CONDITIONS[value]})
+      else:
+        _validate_point({**own, axis: value})
 
 
 def _validate_point(point: dict) -> None:
@@ -291,26 +293,6 @@ def _reals(node, ranges: dict, prefix: str = "config.") -> None:
       bound = f">= {low}" if inclusive else f"> {low}"
       raise errors.UserError(
           f"{prefix}{key} must be a finite number {bound}, got {value!r}")
-
-
-def lane_points(config) -> list[dict]:
-  """Returns the grid's points in order, each with every per-lane value resolved.
-
-  Each point holds the grid coordinates under their axis names plus the
-  resolved values of every numeric axis and `input_corruption`. A point's
-  `condition` (if the grid has that axis) expands to its preset values.
-  """
-  axes = grid_axes(config)
-  points = []
-  for values in itertools.product(*(tuple(config.grid[a]) for a in axes)):
-    coords = dict(zip(axes, values))
-    resolved = {a: config[a] for a in NUMERIC_AXES + ("input_corruption",)}
-    if "condition" in coords:
-      errors.check_choice("condition", coords["condition"], CONDITIONS)
-      resolved.update(CONDITIONS[coords["condition"]])
-    resolved.update({a: v for a, v in coords.items() if a != "condition"})
-    points.append(dict(coords=coords, **resolved))
-  return points
 
 
 # Fields that change how a run executes but not its results: a run may be

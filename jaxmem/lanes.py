@@ -13,6 +13,7 @@ with the same seed index share their initialization, data order and
 """
 
 import dataclasses
+import itertools
 
 from flax import struct
 import jax
@@ -61,6 +62,30 @@ class Lanes:
                 **self.coords[lane])
 
 
+def grid_axes(config) -> tuple[str, ...]:
+  """Returns the grid axes that this config varies, in declaration order."""
+  return tuple(a for a in config_lib.GRID_AXES if len(config.grid[a]) > 0)
+
+
+def points(config) -> list[dict]:
+  """Returns the grid's points in order, each with every per-lane value resolved.
+
+  Each point holds the grid coordinates under their axis names plus the
+  resolved values of every numeric axis and `input_corruption`. A point's
+  `condition` (if the grid has that axis) expands to its preset values.
+  """
+  axes = grid_axes(config)
+  found = []
+  for values in itertools.product(*(tuple(config.grid[a]) for a in axes)):
+    coords = dict(zip(axes, values))
+    resolved = {a: config[a] for a in config_lib.NUMERIC_AXES + ("input_corruption",)}
+    if "condition" in coords:
+      resolved.update(config_lib.CONDITIONS[coords["condition"]])
+    resolved.update({a: v for a, v in coords.items() if a != "condition"})
+    found.append(dict(coords=coords, **resolved))
+  return found
+
+
 def resolved(lanes: Lanes, lane: int) -> dict:
   """Returns every per-lane value of `lane`, presets expanded."""
   return dict(label_corruption=float(lanes.label_corruption[lane]),
@@ -70,25 +95,25 @@ def resolved(lanes: Lanes, lane: int) -> dict:
 
 def count(config) -> int:
   """The number of lanes, without expanding them: grid points x seeds."""
-  return len(config_lib.lane_points(config)) * int(config.num_seeds)
+  return len(points(config)) * int(config.num_seeds)
 
 
 def input_kinds(config) -> tuple[str, ...]:
   """The input corruptions the lanes use, in INPUT_KINDS order."""
-  present = {p["input_corruption"] for p in config_lib.lane_points(config)}
+  present = {p["input_corruption"] for p in points(config)}
   return tuple(k for k in corruption.INPUT_KINDS if k in present)
 
 
 def expand(config) -> Lanes:
   """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
-  points = config_lib.lane_points(config)
+  grid = points(config)
   seeds = range(config.first_seed, config.first_seed + config.num_seeds)
-  rows = [(i, s) for i in range(len(points)) for s in seeds]
-  lane_points = [points[i] for i, _ in rows]
+  rows = [(i, s) for i in range(len(grid)) for s in seeds]
+  lane_points = [grid[i] for i, _ in rows]
   kinds = input_kinds(config)
   column = lambda key: np.asarray([p[key] for p in lane_points], np.float32)
   return Lanes(
-      axes=config_lib.grid_axes(config),
+      axes=grid_axes(config),
       coords=[p["coords"] for p in lane_points],
       point=np.asarray([i for i, _ in rows], np.int32),
       seed_index=np.asarray([s for _, s in rows], np.int32),
