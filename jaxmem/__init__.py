@@ -8,7 +8,10 @@ The public API:
 
   jaxmem.base_config()            the config every sweep starts from
   jaxmem.train(config, workdir)   trains every lane; resumes an unfinished run
-  jaxmem.open(workdir)            a finished run's results
+  jaxmem.open(workdir)            a finished run's results: DataFrames, models
+  jaxmem.register_model(name, m)  a Flax Linen class or factory, for config.model
+  jaxmem.register_dataset(n, fn)  a loader fn(data_dir) -> Dataset, for config.dataset
+  jaxmem.Dataset, jaxmem.Split    what a loader returns
   jaxmem.UserError                the one exception meant for users' eyes
   jaxmem.__version__
 
@@ -23,7 +26,7 @@ The map (the engine flat at the top, the families of parts in folders):
   execution.py    the only code that touches the lane axis: chunks, devices
   run.py          the Run: a config's data, lanes, measures, plan and state
   trainer.py      the epoch loop: `train`, and the Trainer it runs
-  results.py      a finished run read back: `open`
+  results.py      a finished run read back: `open`, DataFrames, a lane's model
   optim.py        optimizers and schedules with per-lane hyperparameters
   errors.py       UserError, the one-line errors
   version.py      the version
@@ -52,6 +55,10 @@ _API = {
     "open": ("jaxmem.results", "open"),
     "Results": ("jaxmem.results", "Results"),
     "UserError": ("jaxmem.errors", "UserError"),
+    "register_model": ("jaxmem.models", "register"),
+    "register_dataset": ("jaxmem.datasets", "register"),
+    "Dataset": ("jaxmem.datasets.base", "Dataset"),
+    "Split": ("jaxmem.datasets.base", "Split"),
     "CONDITIONS": ("jaxmem.config", "CONDITIONS"),
 }
 __all__ = sorted(_API) + ["__version__"]

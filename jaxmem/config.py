@@ -9,8 +9,12 @@ into lanes); `merge_stored` and `diff` read and compare the configs workdirs
 hold.
 """
 
+import hashlib
+import importlib.util
 import json
 import math
+import os
+import sys
 
 from absl import logging
 import ml_collections
@@ -79,8 +83,13 @@ def base_config() -> ml_collections.ConfigDict:
       normalize="none",  # One of preprocess.NORMALIZATIONS.
   ))
 
-  # Model: a name in jaxmem.models.MODELS.
+  # Model: a name in jaxmem.models.MODELS (the built-ins, or one a sweep file
+  # registered with jaxmem.register_model), or "module:attribute" naming a
+  # Flax Linen Module class or a factory by import path (the protocol:
+  # jaxmem/models/__init__.py).
   c.model = "mlp_1x512"
+  # Options of the model, passed to it beside num_classes (widths, depths...).
+  c.model_kwargs = ml_collections.ConfigDict()
   c.mlp_widths = (512,)  # Hidden widths of the generic `mlp` model only.
   c.dropout_rate = 0.0  # Dropout rate, for models that have dropout.
 
@@ -162,7 +171,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Prediction depth (Baldock et al. 2021) after the last epoch: k of the k-NN
   # probes (Baldock: 30); 0: not during training (jaxmem analyze computes it).
   c.depth = ml_collections.ConfigDict(dict(k=0))
-  c.tensorboard = False  # Write TensorBoard curves (needs the [tensorboard] extra).
+  # Write TensorBoard curves, a run per grid point (needs the [tensorboard]
+  # extra; jaxmem.workdir.tensorboard).
+  c.tensorboard = False
+  c.tensorboard_lanes = False  # With it, also a run per lane.
 
   # Checkpoints (Orbax, in <workdir>/checkpoints): a rerun of the same command
   # resumes from the newest good one.
@@ -181,7 +193,8 @@ def validate(config) -> None:
   from jaxmem import datasets
   from jaxmem import models
   datasets.check_name(config.dataset)
-  errors.check_choice("model", config.model, models.MODELS)
+  if ":" not in config.model:  # "module:Class" imports when the run is built.
+    errors.check_choice("model", config.model, list(models.MODELS) + ["module:Class"])
   errors.check_choice("config.loss", config.loss, LOSSES)
   errors.check_choice("config.dtype", config.dtype, precision.DTYPES)
   errors.check_choice("config.optimizer", config.optimizer, optim.OPTIMIZERS)
@@ -299,7 +312,7 @@ def _reals(node, ranges: dict, prefix: str = "config.") -> None:
 # resumed with other values of these.
 EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size",
                   "checkpoint_every_epochs", "checkpoint_keep", "tensorboard",
-                  "cache_inputs")
+                  "tensorboard_lanes", "cache_inputs")
 
 
 def _jsonable(tree: dict) -> dict:
@@ -315,7 +328,9 @@ def merge_stored(stored: dict) -> ml_collections.ConfigDict:
 
   def merge(node, values, prefix):
     for key, value in values.items():
-      if key not in node:
+      if key == "model_kwargs" and prefix == "config.":  # Free-form: as stored.
+        node[key] = ml_collections.ConfigDict(value)
+      elif key not in node:
         logging.warning("stored config field %s%s is no longer used", prefix, key)
       elif isinstance(node[key], ml_collections.ConfigDict) and isinstance(value, dict):
         merge(node[key], value, f"{prefix}{key}.")
@@ -342,5 +357,57 @@ def diff(old: dict, new: dict) -> list[str]:
   defaults = _flatten(_jsonable(base_config().to_dict()))
   old, new = (_flatten(_jsonable(c)) for c in (old, new))
   old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+  kept = lambda k: k in defaults or k.startswith("model_kwargs.")
   return sorted(k for k in old.keys() | new.keys()
-                if k not in EXECUTION_KEYS and k in defaults and old.get(k) != new.get(k))
+                if k not in EXECUTION_KEYS and kept(k) and old.get(k) != new.get(k))
+
+
+def load_file(spec: str, keep_on_path: bool = True) -> tuple[ml_collections.ConfigDict, dict]:
+  """A sweep file's config, by path (the Flax convention): `path.py` or
+  `path.py:arg`, whose `get_config()` (or `get_config(arg)`) returns it.
+
+  The file's folder is on the import path while it loads (so it can import
+  the modules beside it, and register models and data sets), and stays there
+  with `keep_on_path` (so that a model named "module:Class" beside it imports).
+
+  Returns:
+    (config, provenance): provenance is what config.json records of the
+    file: its path, the argument, its SHA-256 and its text.
+
+  Raises:
+    UserError: no such file, it does not import, or it has no get_config.
+  """
+  path, _, arg = spec.partition(":") if not os.path.exists(spec) else (spec, "", "")
+  path = os.path.abspath(os.path.expanduser(path))
+  if not os.path.isfile(path):
+    raise errors.UserError(f"--config={spec}: no such file (a sweep file is a "
+                           "Python file with get_config(); built-ins: --experiment=NAME)")
+  folder = os.path.dirname(path)
+  added = folder not in sys.path
+  if added:
+    sys.path.insert(0, folder)
+  try:
+    name = "jaxmem_sweep_" + hashlib.sha256(path.encode()).hexdigest()[:12]
+    spec_ = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec_)
+    try:
+      spec_.loader.exec_module(module)
+    except Exception as e:  # pylint: disable=broad-except
+      raise errors.UserError(f"--config={spec}: importing it failed: "
+                             f"{type(e).__name__}: {errors.cause(e)}") from None
+    if not callable(getattr(module, "get_config", None)):
+      raise errors.UserError(f"--config={spec}: {path} defines no get_config()")
+    config = module.get_config(arg) if arg else module.get_config()
+  finally:
+    if added and not keep_on_path:
+      sys.path.remove(folder)
+  return config, dict(describe_file(path), arg=arg or None)
+
+
+def describe_file(path: str) -> dict:
+  """What config.json records of a sweep file: its path, SHA-256 and text."""
+  path = os.path.abspath(os.path.expanduser(path))
+  with open(path, "rb") as f:
+    raw = f.read()
+  return dict(path=path, arg=None, sha256=hashlib.sha256(raw).hexdigest(),
+              text=raw.decode(errors="replace"))

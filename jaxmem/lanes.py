@@ -2,8 +2,9 @@
 
 The config's grid x seeds expand into lanes (`expand`: their identities on the
 host); each lane's constants live on the device as one pytree (`Lane`, with a
-leading lane axis there): its hyperparameters, the labels it trains on, the
-subset it trains on, its input corruption and its random keys.
+leading lane axis there, made by `one_lane` lifted over the lanes): its
+hyperparameters, the labels it trains on, the subset it trains on, its input
+corruption and its random keys.
 
 A lane's keys depend only on the config's `seed` and the lane's seed index,
 never on how many lanes run beside it or in what order: a sweep grown from 8
@@ -21,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmem import config as config_lib
-from jaxmem import execution
 from jaxmem.datasets import corruption
 
 # Named random streams, split from a lane's key by fold_in with these constants.
@@ -158,35 +158,28 @@ def abstract(config, num_train: int) -> Lane:
       keys={name: key for name in STREAMS})
 
 
-def constants(config, plan: execution.Plan, lanes: Lanes, train_labels: jax.Array,
-              num_classes: int) -> Lane:
-  """Every lane's constants [L] on the devices: keys, the labels it trains on
-  (its label corruption applied) and its subset, each made by a one-lane
-  function lifted by the plan.
+def identity(lanes: Lanes) -> dict[str, np.ndarray]:
+  """What makes each lane itself, as host arrays [L]: its seed index, label
+  corruption level, hyperparameters and input corruption."""
+  return dict(seed_index=lanes.seed_index, level=lanes.label_corruption,
+              hparams=lanes.hparams, input_code=lanes.input_code)
 
-  Args:
-    train_labels: int32 [N], the clean labels, on the devices.
-  """
-  shared = config.corruption_draw == "shared"
-  per_lane = plan.put(dict(seed_index=lanes.seed_index, level=lanes.label_corruption,
-                           hparams=lanes.hparams, input_code=lanes.input_code))
-  keys = jax.jit(plan.lift(lambda s: lane_keys(config.seed, s, shared),
-                           lane_args=(0,)))(per_lane["seed_index"])
 
-  def corrupt(labels, key, level):
-    return corruption.corrupt_labels(key, labels, num_classes, level,
-                                     config.label_corruption_kind)[0]
-  labels = jax.jit(plan.lift(corrupt, lane_args=(1, 2)))(
-      train_labels, keys["corruption"], per_lane["level"])
+def one_lane(config, num_classes: int, train_labels: jax.Array,
+             identity: dict[str, jax.Array]) -> Lane:
+  """ONE lane's constants from its identity (`identity`'s values for one
+  lane): its keys, the labels it trains on (its label corruption applied to
+  the clean labels, int32 [N]) and its subset."""
+  keys = lane_keys(config.seed, identity["seed_index"],
+                   config.corruption_draw == "shared")
+  labels = corruption.corrupt_labels(keys["corruption"], train_labels, num_classes,
+                                     identity["level"], config.label_corruption_kind)[0]
   n = train_labels.shape[0]
   m = subset_size(config, n)
-  if m < n:
-    draw = lambda key: jnp.sort(jax.random.permutation(key, n)[:m]).astype(jnp.int32)
-  else:
-    draw = lambda key: jnp.arange(n, dtype=jnp.int32)
-  subset = jax.jit(plan.lift(draw, lane_args=(0,)))(keys["subset"])
-  return Lane(hparams=per_lane["hparams"], labels=labels, subset=subset,
-              input_code=per_lane["input_code"], keys=keys)
+  subset = (jnp.sort(jax.random.permutation(keys["subset"], n)[:m]).astype(jnp.int32)
+            if m < n else jnp.arange(n, dtype=jnp.int32))
+  return Lane(hparams=identity["hparams"], labels=labels, subset=subset,
+              input_code=identity["input_code"], keys=keys)
 
 
 def lane_keys(seed: int, seed_index: jax.Array, shared_corruption: bool) -> dict:

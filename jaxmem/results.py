@@ -1,41 +1,160 @@
 """A finished run's results in Python: `jaxmem.open(workdir)`.
 
-The one reader of a finished workdir's files for people and for the report:
-its config.json, its metrics.jsonl rows and its summary.json, with each grid
-point's curves over seeds.
+The one reader of a finished workdir for people and for the report: tables as
+pandas DataFrames (the lanes, metrics.jsonl, the per-example records with the
+examples' official ids, the difficulty table), the summary, and each lane's
+trained network, to run on new images.
+
+Per-example records come in long form, one row per (lane, example): that is
+what pandas' groupby, merge and plotting libraries take, and it joins with
+published per-example scores on the example's id. A run of 1,024 lanes x
+50,000 examples makes 51M rows; `.arrays` gives examples.npz's [lanes, N]
+arrays as they are, for such runs.
 """
 
 import collections
 import dataclasses
+import functools
 import pathlib
 
 from absl import logging
+import jax
 import numpy as np
 
+from jaxmem import config as config_lib
+from jaxmem import errors
 from jaxmem.workdir import files
 
 
 @dataclasses.dataclass
 class Results:
-  """A finished workdir, read.
+  """A finished workdir, read (its tables are made when first asked for).
 
   Attributes:
     name: the workdir's folder name.
     path: the workdir.
     described: config.json: the config, the lanes, randomness, data, execution.
     rows: metrics.jsonl, one dict per lane and epoch.
-    summary: summary.json.
+    summary: summary.json: final numbers per lane, mean +- std per grid point.
   """
   name: str
   path: pathlib.Path
   described: dict
   rows: list[dict]
   summary: dict
+  data_dir: str | None = None
 
-  @property
-  def config(self) -> dict:
-    """The run's config, as config.json records it."""
-    return self.described["config"]
+  @functools.cached_property
+  def config(self):
+    """The run's config (a ConfigDict), as config.json records it, on today's
+    defaults."""
+    return config_lib.merge_stored(self.described["config"])
+
+  @functools.cached_property
+  def lanes(self):
+    """DataFrame, a row per lane: lane, seed, the grid's values, every
+    per-lane value resolved (learning rate, ...), final metrics, divergence."""
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    resolved = {l["lane"]: l["resolved"] for l in self.described["lanes"]}
+    return pd.DataFrame([{**lane, **{k: v for k, v in resolved[lane["lane"]].items()
+                                     if k not in lane}}
+                         for lane in self.summary["lanes"]]).set_index("lane")
+
+  @functools.cached_property
+  def metrics(self):
+    """DataFrame: metrics.jsonl, row for row."""
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    return pd.DataFrame(self.rows)
+
+  @functools.cached_property
+  def arrays(self) -> dict[str, np.ndarray]:
+    """examples.npz as it is: {name: array}, [lanes, N] per-example records."""
+    return files.Workdir(self.path).read_examples()
+
+  def _long(self, split: str):
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    arrays = self.arrays
+    index = arrays[f"{split}_index"]
+    lanes = len(arrays["lane_seed"])
+    columns = {k: v.reshape(-1) for k, v in arrays.items()
+               if v.ndim == 2 and v.shape == (lanes, len(index))}
+    frame = pd.DataFrame({"lane": np.repeat(np.arange(lanes), len(index)),
+                          "example": np.tile(index, lanes), **columns})
+    return frame.set_index(["lane", "example"])
+
+  @functools.cached_property
+  def examples(self):
+    """DataFrame of the training examples' records, a row per (lane, example),
+    indexed by the lane and the example's official id: the labels trained on,
+    corruption and subset membership, and every measure's records."""
+    return self._long("train")
+
+  @functools.cached_property
+  def test_examples(self):
+    """The same for the test examples (final predictions, correctness)."""
+    return self._long("test")
+
+  def difficulty(self, **options):
+    """DataFrame: the difficulty table (jaxmem analyze): read from
+    <workdir>/analysis/ when there, else computed (and cached there).
+
+    Args:
+      **options: jaxmem.analysis.difficulty.analyze's (k, critical_examples,
+        out, ...); given any, the table is computed with them.
+    """
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    cached = self.path / "analysis" / "difficulty.parquet"
+    if not options and cached.exists():
+      return pd.read_parquet(cached)
+    from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
+    options.setdefault("data_dir", self.data_dir)
+    return pd.DataFrame(difficulty.analyze([str(self.path)], **options).columns)
+
+  @functools.cached_property
+  def _run(self):
+    from jaxmem import run as run_lib  # pylint: disable=g-import-not-at-top
+    return run_lib.Run.from_workdir(self.path, self.data_dir)
+
+  def model(self, lane: int):
+    """(module, variables) of lane `lane`'s network after the last epoch:
+    `module.apply(variables, x, train=False)` gives logits."""
+    run = self._run
+    if not isinstance(lane, (int, np.integer)) or not 0 <= lane < run.num_lanes:
+      raise errors.UserError(f"model({lane!r}): valid lanes: 0..{run.num_lanes - 1}")
+    train = jax.tree.map(lambda x: np.asarray(x[lane]), run.state.train)
+    variables = {"params": train.params}
+    if train.batch_stats:
+      variables["batch_stats"] = train.batch_stats
+    return run.task.model, variables
+
+  def predict(self, images, lane: int) -> np.ndarray:
+    """Lane `lane`'s logits [B, C] on `images`, float [B, H, W, C] in [0, 1]
+    (or uint8; [B, H, W] for one channel) of the run's image shape, with the
+    run's preprocessing (not its input corruption) applied, in its compute
+    dtype and evaluation chunks."""
+    from jaxmem.datasets import preprocess  # pylint: disable=g-import-not-at-top
+    from jaxmem.models import precision  # pylint: disable=g-import-not-at-top
+    module, variables = self.model(lane)
+    run = self._run
+    images = given = np.asarray(images)
+    shape = run.dataset.train.images.shape[1:]
+    if images.ndim == 3 and shape[-1] == 1:  # NHW, as a data set may give them.
+      images = images[..., None]
+    if images.ndim != 4 or images.shape[1:] != shape:
+      raise errors.UserError(
+          f"predict: images of shape {given.shape}; lane {lane} takes [batch, "
+          f"{', '.join(map(str, shape))}] (floats in [0, 1], or uint8)")
+    if images.dtype == np.uint8:
+      images = images.astype(np.float32) / 255
+    config = run.config
+
+    @jax.jit
+    def logits(variables, x):
+      x = preprocess.apply(config.preprocess, x.astype(np.float32), None)
+      return precision.apply(module, config.dtype, variables, x, train=False)
+    size = config.eval_batch_size
+    return np.concatenate([np.asarray(logits(variables, images[i:i + size]))
+                           for i in range(0, len(images), size)])
 
   def point_label(self, coords: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in coords.items()) or "all lanes"
@@ -69,13 +188,14 @@ def check_metrics(path: pathlib.Path, rows: list[dict], num_lanes: int,
                     missing, num_lanes * num_epochs)
 
 
-def open(path: str | pathlib.Path) -> Results:  # pylint: disable=redefined-builtin
+def open(path: str | pathlib.Path, data_dir=None) -> Results:  # pylint: disable=redefined-builtin
   """Reads a finished workdir, or raises UserError naming what is missing or
   damaged (or that it is still running); warns if metrics.jsonl lacks epochs
-  or holds rows twice."""
+  or holds rows twice. `data_dir` is where its data set lives, for `.model`
+  and `.predict` (default: $JAXMEM_DATA_DIR, else ~/.cache/jaxmem)."""
   wd = files.Workdir(path).require_done()
   described, rows = wd.read_json("config.json"), wd.read_metrics()
   check_metrics(wd.path, rows, len(described["lanes"]),
                 described["config"]["num_epochs"])
   return Results(name=wd.path.name, path=wd.path, described=described, rows=rows,
-                 summary=wd.read_json("summary.json"))
+                 summary=wd.read_json("summary.json"), data_dir=data_dir)

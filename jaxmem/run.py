@@ -12,7 +12,9 @@ initial state here (jaxmem.lanes), the epoch and the measures in jaxmem.epoch.
 
 import dataclasses
 import functools
+import os
 import platform
+import tempfile
 from typing import Any
 
 from absl import logging
@@ -102,7 +104,8 @@ class Run:
     n, m = len(ds.train.labels), len(ds.test.labels)
     subset = lanes_lib.subset_size(config, n)
     task = steps.Task(config=config, model=model,
-                      has_batch_norm=models.has_batch_norm(model, shape),
+                      has_batch_norm=models.check(config.model, model, shape, ds.num_classes,
+                                                  embeddings=config.depth.k > 0),
                       num_classes=ds.num_classes, num_train=n, num_test=m,
                       subset_size=subset, steps_per_epoch=subset // config.batch_size,
                       input_kinds=lanes_lib.input_kinds(config))
@@ -128,10 +131,13 @@ class Run:
     plan = execution.plan(config, len(lanes),
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
     data = plan.replicate(host_data)  # Once on every device.
-    constants = lanes_lib.constants(config, plan, lanes, data.train_labels,
-                                    ds.num_classes)
+
+    def setup(train_labels, identity):  # ONE lane's constants and initial state.
+      lane = lanes_lib.one_lane(config, ds.num_classes, train_labels, identity)
+      return lane, (init(lane) if initial else None)
+    constants, state = jax.jit(plan.lift(setup, lane_args=(1,)))(
+        data.train_labels, plan.put(lanes_lib.identity(lanes)))
     constants = _cache_inputs(config, task, plan, data, constants, memory)
-    state = jax.jit(plan.lift(init, lane_args=(0,)))(constants) if initial else None
     return cls(config, ds, lanes, task, enabled, plan, data, constants, state)
 
   @classmethod
@@ -151,7 +157,9 @@ class Run:
     if require_done:
       wd.require_done()
     written = formats.of(wd)
-    config = config_lib.merge_stored(wd.read_json("config.json")["config"])
+    described = wd.read_json("config.json")
+    config = config_lib.merge_stored(described["config"])
+    _register_recorded_parts(config, described.get("config_file"))
     run = cls.build(config, data_dir, initial=False)
     ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
     try:
@@ -236,6 +244,22 @@ class Run:
                       python=platform.python_version(), jax=jax.__version__,
                       flax=flax.__version__, optax=optax.__version__,
                       numpy=np.__version__))
+
+
+def _register_recorded_parts(config, config_file: dict | None) -> None:
+  """Loads the sweep file a run was trained from again, if the model or data
+  set it registered under a name is not registered in this process: from its
+  path, or, where it has gone, from the text config.json recorded."""
+  if not config_file or ((config.model in models.MODELS or ":" in config.model) and (
+      config.dataset in datasets.DATASETS or ":" in config.dataset)):
+    return
+  path = config_file["path"]
+  if not os.path.isfile(path):
+    folder = tempfile.mkdtemp(prefix="jaxmem_sweep_")
+    path = os.path.join(folder, os.path.basename(path))
+    with open(path, "w") as f:
+      f.write(config_file["text"])
+  config_lib.load_file(path + (f":{config_file['arg']}" if config_file.get("arg") else ""))
 
 
 def _init_state(task, enabled, image_shape, lane: lanes_lib.Lane) -> steps.State:

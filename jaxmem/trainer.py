@@ -39,6 +39,7 @@ from jaxmem.workdir import summary as summary_lib
 
 
 def train(config, workdir: str, data_dir=None, overwrite: bool = False,
+          config_file: str | dict | None = None,
           heartbeat_timeout_s: float = distributed.HEARTBEAT_TIMEOUT_S) -> dict:
   """Trains every lane of `config` into `workdir`, resuming an unfinished run.
 
@@ -50,6 +51,9 @@ def train(config, workdir: str, data_dir=None, overwrite: bool = False,
   epoch with a checkpoint (`preemption.Preempted`); an OS error on the workdir
   (a full disk, a read-only folder) raises UserError naming the path and the
   cause, with status.json "failed" where it can still be written.
+
+  `config_file` (a sweep file's path, or what `config.load_file` says of it)
+  is recorded in config.json: its path, SHA-256 and text.
 
   Over several processes (jaxmem.runtime.distributed), every process calls
   this: process 0 holds the lock and writes the files, every process trains
@@ -73,7 +77,9 @@ def train(config, workdir: str, data_dir=None, overwrite: bool = False,
         wd.path.mkdir(parents=True, exist_ok=True)
       except OSError as e:
         raise errors.filesystem(e, "cannot create") from None
-    trainer = Trainer(run, wd, signals)
+    if isinstance(config_file, (str, os.PathLike)):
+      config_file = config_lib.describe_file(str(config_file))
+    trainer = Trainer(run, wd, signals, config_file)
     with (ownership.Lock(wd.path) if primary else contextlib.nullcontext()), \
         distributed.Watchdog(heartbeat_timeout_s, trainer.lost):
       try:
@@ -93,8 +99,10 @@ def train(config, workdir: str, data_dir=None, overwrite: bool = False,
 class Trainer:
   """One run's epoch loop and what it keeps between epochs."""
 
-  def __init__(self, run: run_lib.Run, wd: files.Workdir, signals: preemption.Signals):
+  def __init__(self, run: run_lib.Run, wd: files.Workdir, signals: preemption.Signals,
+               config_file: dict | None = None):
     self.run, self.wd, self.signals = run, wd, signals
+    self.config_file = config_file
     self.config = run.config
     self.progress = resume_lib.Progress(run.num_lanes)
     self.saved = 0  # The newest epoch with a checkpoint on disk.
@@ -151,7 +159,10 @@ class Trainer:
       if resume:
         state = resume_lib.resume(wd, self.ckpts, self.progress, self.run, written)
       self.saved = self.progress.epoch
-      wd.write_json("config.json", self.run.describe())
+      described = self.run.describe()
+      if self.config_file:
+        described["config_file"] = self.config_file
+      wd.write_json("config.json", described)
       wd.set_status("running", epoch=self.progress.epoch, num_epochs=config.num_epochs)
       return self._train(state)
     except preemption.Preempted:
@@ -361,7 +372,8 @@ def _tensorboard(run, wd):
   if not run.config.tensorboard or not wd.writes:
     return None
   from jaxmem.workdir import tensorboard  # pylint: disable=g-import-not-at-top
-  return tensorboard.Writer(wd.path / "tensorboard", run.lanes)
+  return tensorboard.Writer(wd.path / "tensorboard", run.lanes,
+                            per_lane=run.config.tensorboard_lanes)
 
 
 def _log_progress(epoch, num_epochs, num_lanes, seconds, epochs_here,

@@ -34,6 +34,8 @@ def main() -> None:
   with tempfile.TemporaryDirectory() as tmp:
     run = pathlib.Path(tmp) / "run"
     assert processes.run(run, args=processes.TINY)[0] == 0
+    python_rows = [f"| {what} | `{call}` | `{bad_inputs.run_python_case(call, run)}` |"
+                   for what, call, _ in bad_inputs.PYTHON_CASES]
     for what, command, args, _ in bad_inputs.ANALYSIS_CASES:
       status, lines = bad_inputs.run_analysis_case(command, args, run)
       message = lines[-1].replace(str(run), "<run>") if lines else ""
@@ -73,6 +75,16 @@ one line and exit status 2 before any work, and writes nothing
 | what is wrong | message | command | exit |
 | --- | --- | --- | --- |
 """ + "\n".join(analysis_rows) + """
+
+## Bad calls in Python
+
+On `r = jaxmem.open("<run>")` of the same finished run (2 lanes of 8x8x1
+images), each raises `jaxmem.UserError` with this one line
+(`tests/test_cli.py::test_bad_calls_of_open_are_one_line`).
+
+| what is wrong | call | message |
+| --- | --- | --- |
+""" + "\n".join(python_rows) + """
 
 ## Faults
 

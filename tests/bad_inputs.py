@@ -134,12 +134,143 @@ CASES = [
      lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _label_12)), "zip.train.gz"),
     ("data row of the wrong shape",
      lambda tmp: _usps(tmp, lambda p: _rewrite_first_row(p, _short_row)), "zip.train.gz"),
+    ("sweep file that is not there", ["--config=/nonexistent/my_sweep.py"],
+     "--config=/nonexistent/my_sweep.py: no such file"),
+    ("sweep file without get_config",
+     lambda tmp: [f"--config={_file(tmp, 'empty.py', 'X = 1')}"], "defines no get_config()"),
+    ("sweep file that fails to import",
+     lambda tmp: [f"--config={_file(tmp, 'broken.py', 'import no_such_module')}"],
+     "importing it failed: ModuleNotFoundError"),
+    ("both --config=FILE and --experiment",
+     lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--experiment=quickstart"],
+     "both choose the experiment; give one"),
+    ("model path whose module does not import", ["--config.model=no_such_module:Net"],
+     "module no_such_module does not import"),
+    ("model path that is not a Module", ["--config.model=math:pi"],
+     "is not a Flax Linen Module class or a factory"),
+    ("model that returns the wrong shape",
+     lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--config.model=seven"],
+     "model seven returns (2, 7) for 2 images; the protocol: logits [batch, "
+     "num_classes] = (2, 10)"),
+    ("prediction depth from a model without embeddings",
+     lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--config.model=plain",
+                  "--config.depth.k=5"], "gives no embeddings"),
+    ("npz data set missing arrays", lambda tmp: _npz(tmp, y_test=None),
+     "missing arrays y_test"),
+    ("npz data set of mismatched lengths",
+     lambda tmp: _npz(tmp, y_train=__import__("numpy").arange(39) % 3),
+     "x_train holds 40 images but y_train 39 entries"),
+    ("labels out of range", lambda tmp: _npz(tmp, num_classes=2), "labels outside 0..1"),
+    ("image folder of one class", lambda tmp: _folder(tmp, 1), "1 class folder(s)"),
+    ("image folder of no class", lambda tmp: _folder(tmp, 0), "0 class folder(s)"),
     ("workdir that is a file", lambda tmp: _workdir(tmp, "file"), "is not a folder"),
     ("workdir that is a dangling link", lambda tmp: _workdir(tmp, "link"),
      "is a dangling link"),
     ("workdir holding someone else's files", lambda tmp: _workdir(tmp, "foreign"),
      "holds files jaxmem did not write (model_v1.pt, notes.txt)"),
 ]
+
+
+def _file(tmp: pathlib.Path, name: str, text: str) -> pathlib.Path:
+  tmp.mkdir(parents=True, exist_ok=True)
+  (tmp / name).write_text(text)
+  return tmp / name
+
+
+def _npz(tmp: pathlib.Path, **change) -> list[str]:
+  """An npz data set of 40 + 20 random 4x4 images in 3 classes, changed."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  arrays = dict(x_train=rng.random((40, 4, 4)), y_train=np.arange(40) % 3,
+                x_test=rng.random((20, 4, 4)), y_test=np.arange(20) % 3)
+  arrays.update(change)
+  arrays = {k: v for k, v in arrays.items() if v is not None}
+  tmp.mkdir(parents=True, exist_ok=True)
+  np.savez(tmp / "mine.npz", **arrays)
+  return [f"--config.dataset=npz:{tmp / 'mine.npz'}"]
+
+
+def _folder(tmp: pathlib.Path, classes: int) -> list[str]:
+  """A folder of 4x4 PNGs in `classes` class folders."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  for split in ("train", "test"):
+    (tmp / "images" / split).mkdir(parents=True, exist_ok=True)
+    for c in range(classes):
+      (tmp / "images" / split / f"class_{c}").mkdir()
+      Image.fromarray(np.full((4, 4), 40 * c, np.uint8)).save(
+          tmp / "images" / split / f"class_{c}" / "0.png")
+  return [f"--config.dataset=folder:{tmp / 'images'}"]
+
+
+_PLAIN = """import flax.linen as nn
+import jaxmem
+
+
+class Plain(nn.Module):
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
+
+
+class Seven(nn.Module):  # Seven logits, whatever the classes.
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    return nn.Dense(7)(x.reshape(x.shape[0], -1))
+
+
+jaxmem.register_model("plain", Plain)
+jaxmem.register_model("seven", Seven)
+
+
+def get_config():
+  return jaxmem.base_config()
+"""
+
+
+# Cases refused by config validation alone: the same command-line path as
+# "corruption level above 1" (one line, exit 2, nothing compiled or written),
+# so tests/test_cli.py checks their messages in-process against the config's
+# own validation, and the docs table (made by the command line) against those.
+IN_PROCESS = frozenset({
+    "unknown optimizer", "unknown schedule", "unknown loss", "unknown dtype",
+    "unknown normalization", "unknown condition", "unknown input corruption",
+    "unknown label corruption kind", "corruption level below 0 in the grid",
+    "negative learning rate", "momentum of 1 or more", "weight decay not a number",
+    "decay rate of zero", "schedule factor not finite", "milestones out of order",
+    "hidden width of zero", "negative seed", "absurd number of epochs",
+    "critical-sample step not finite", "evaluation every 0 epochs",
+    "unknown history setting", "negative prediction-depth k", "zero epochs",
+    "critical-sample search of no steps", "negative critical-sample radius",
+    "dropout rate of 1 or more"})
+
+
+def config_of(args: list[str]):
+  """The config the command would build from the default experiment, TINY and
+  `args` (--config.KEY=VALUE only; values read as Python literals, else as
+  floats, else as text, as the command line reads them)."""
+  import ast  # pylint: disable=g-import-not-at-top
+  from jaxmem import sweeps  # pylint: disable=g-import-not-at-top
+  config = sweeps.load("quickstart")
+  for arg in [*TINY, *args]:  # The last value of a key wins, as on the command line.
+    key, value = arg[len("--config."):].split("=", 1)
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      try:
+        value = float(value)
+      except ValueError:
+        pass
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  return config
 
 
 def _workdir(tmp: pathlib.Path, kind: str) -> list[str]:
@@ -177,6 +308,31 @@ ANALYSIS_CASES = [
     ("a training flag", "analyze", ["--config.num_epochs=3"],
      "valid flags of jaxmem analyze: --workdir, --out"),
 ]
+
+
+# Bad calls of `jaxmem.open(<run>)`'s results in Python, on the finished TINY
+# run (2 lanes of 8x8x1 images): (what is wrong, the call on `r`, text the
+# one-line UserError must contain).
+PYTHON_CASES = [
+    ("a lane the run does not have", "r.model(2)", "model(2): valid lanes: 0..1"),
+    ("a negative lane", "r.model(-1)", "model(-1): valid lanes: 0..1"),
+    ("images of another shape", "r.predict(np.zeros((2, 9, 9, 1)), lane=0)",
+     "predict: images of shape (2, 9, 9, 1); lane 0 takes [batch, 8, 8, 1]"),
+    ("one image without its batch axis", "r.predict(np.zeros((8, 8, 1)), lane=0)",
+     "predict: images of shape (8, 8, 1)"),
+]
+
+
+def run_python_case(call: str, run: pathlib.Path) -> str:
+  """The one-line message of `call` on jaxmem.open(run); raises if none."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import jaxmem  # pylint: disable=g-import-not-at-top
+  r = jaxmem.open(run)
+  try:
+    eval(call, dict(r=r, np=np))  # pylint: disable=eval-used
+  except jaxmem.UserError as e:
+    return str(e)
+  raise AssertionError(f"{call} raised no UserError")
 
 
 def run_analysis_case(command: str, args: list[str] | None, run: pathlib.Path):

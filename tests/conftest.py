@@ -14,7 +14,7 @@ os.environ.setdefault(
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 if os.environ["JAXMEM_COMPILE_CACHE"].lower() != "off":
   jax.config.update("jax_compilation_cache_dir", os.environ["JAXMEM_COMPILE_CACHE"])
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 # The real data sets (USPS, CIFAR-10 JPEG) live beside the checkout.
 os.environ.setdefault(

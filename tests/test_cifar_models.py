@@ -60,7 +60,7 @@ def _num_params(model):
 def test_parameter_counts_equal_torch_twins(name, expected):
   assert _num_params(models.create(name, 10)) == expected
   assert sum(p.numel() for p in TWINS[name]().parameters()) == expected
-  assert models.has_batch_norm(models.create(name, 10), (32, 32, 3))
+  assert models.check(name, models.create(name, 10), (32, 32, 3), 10)
 
 
 def test_generic_variants():

@@ -1,5 +1,6 @@
 """The command line: bad input ends with one line, exit status 2, nothing written."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from jaxmem import config as config_lib
+from jaxmem import errors
 from jaxmem import sweeps
 from tests import bad_inputs
 
@@ -48,8 +50,23 @@ def _snapshot(folder: pathlib.Path) -> dict:
           for p in sorted(folder.rglob("*"))}
 
 
-@pytest.mark.parametrize("what,args,needle", bad_inputs.CASES,
-                         ids=[c[0] for c in bad_inputs.CASES])
+_CLI_CASES = [c for c in bad_inputs.CASES if c[0] not in bad_inputs.IN_PROCESS]
+_CONFIG_CASES = [c for c in bad_inputs.CASES if c[0] in bad_inputs.IN_PROCESS]
+
+
+@pytest.mark.parametrize("what,args,needle", _CONFIG_CASES,
+                         ids=[c[0] for c in _CONFIG_CASES])
+def test_bad_config_values_are_refused_by_validation(what, args, needle):
+  """Refused by the config's validation, with the message the command prints
+  (docs/bad_inputs.md, made by the command line)."""
+  with pytest.raises(errors.UserError) as caught:
+    config_lib.validate(bad_inputs.config_of(args))
+  message = f"jaxmem: error: {' '.join(str(caught.value).split())}"
+  assert needle in message
+  assert f"| {what} | `{message}` |" in DOC.read_text()
+
+
+@pytest.mark.parametrize("what,args,needle", _CLI_CASES, ids=[c[0] for c in _CLI_CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, what, args, needle):
   """One line, exit 2, nothing written anywhere under the case's folder
   (its own --workdir included), and nothing compiled: JAX_LOG_COMPILES makes
@@ -68,11 +85,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, what, args, n
 
 
 def test_a_tiny_run_from_the_command_line(tmp_path):
+  """A run, a refusal to overwrite it, --overwrite; an override given twice
+  takes its last value, tuples too (ml_collections alone would append them)."""
   TINY = bad_inputs.TINY
-  out = jaxmem(*TINY, f"--workdir={tmp_path / 'run'}")
+  out = jaxmem(*TINY, "--config.mlp_widths=(4,)", "--config.mlp_widths=(6,)",
+               f"--workdir={tmp_path / 'run'}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "test acc %" in out.stdout
   assert (tmp_path / "run" / "summary.json").exists()
+  described = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert described["config"]["mlp_widths"] == [6] and described["config"]["num_epochs"] == 1
   again = jaxmem(*TINY, f"--workdir={tmp_path / 'run'}")  # Refuses to overwrite.
   assert again.returncode == 2 and "--overwrite" in again.stderr
   assert jaxmem(*TINY, f"--workdir={tmp_path / 'run'}", "--overwrite").returncode == 0
@@ -97,6 +119,14 @@ def test_bad_analysis_flags_are_one_line_before_any_work(finished_tiny, what, co
   assert sorted(str(p) for p in finished_tiny.rglob("*")) == before  # No work.
   shown = lines[0].replace(str(finished_tiny), "<run>")
   assert f"| {what} | `{shown}` |" in DOC.read_text()
+
+
+@pytest.mark.parametrize("what,call,needle", bad_inputs.PYTHON_CASES,
+                         ids=[c[0] for c in bad_inputs.PYTHON_CASES])
+def test_bad_calls_of_open_are_one_line(finished_tiny, what, call, needle):
+  message = bad_inputs.run_python_case(call, finished_tiny)
+  assert needle in message and "\n" not in message
+  assert f"| {what} | `{call}` | `{message}` |" in DOC.read_text()
 
 
 def test_every_fault_in_the_table_is_a_test():

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "jaxmem"
 # The layers, lowest first: a module may import its own layer or those below.
 LAYERS = ["version", "errors", "optim", "runtime", "datasets", "models", "config",
           "execution", "lanes", "steps", "measures", "epoch", "workdir", "run",
-          "trainer", "results", "analysis", "report", "api", "sweeps", "commands",
+          "trainer", "analysis", "results", "report", "api", "sweeps", "commands",
           "main"]
 
 

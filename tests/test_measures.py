@@ -132,63 +132,46 @@ def test_run_from_an_older_workdir_takes_todays_defaults(tmp_path):
   assert the_run.state.train.step.tolist() == [12, 12]  # 2 epochs of 6 steps.
 
 
-def _events(folder: pathlib.Path) -> list:
-  """Every event in a folder's TensorBoard files (TFRecord framing)."""
-  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-  events = []
-  for path in sorted(folder.glob("events.out.tfevents.*")):
-    data, at = path.read_bytes(), 0
-    while at < len(data):
-      length = int.from_bytes(data[at:at + 8], "little")
-      event = event_pb2.Event()
-      event.ParseFromString(data[at + 12: at + 12 + length])
-      events.append(event)
-      at += 12 + length + 4
-  return events
+def _reader(folder: pathlib.Path):
+  """TensorBoard's own reader of a folder of runs."""
+  from tensorboard.backend.event_processing import event_multiplexer  # pylint: disable=g-import-not-at-top
+  multiplexer = event_multiplexer.EventMultiplexer()
+  multiplexer.AddRunsFromDirectory(str(folder))
+  multiplexer.Reload()
+  return multiplexer
 
 
-def test_tensorboard_curves_per_lane_and_per_grid_point(tmp_path):
-  c = tiny(num_seeds=2, num_epochs=2, tensorboard=True)
+def test_tensorboard_shows_a_run_per_grid_point_with_overlaying_tags_and_hparams(
+    tmp_path):
+  from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
+  c = tiny(num_seeds=2, num_epochs=2, tensorboard=True, tensorboard_lanes=True)
   c.grid.label_corruption = (0.0, 1.0)
   jaxmem.train(c, str(tmp_path))
-  scalars = {}
-  for event in _events(tmp_path / "tensorboard"):
-    for value in event.summary.value:
-      scalars[(value.tag, event.step)] = value.simple_value
+  reader = _reader(tmp_path / "tensorboard")
+  points = {"label_corruption=0.0", "label_corruption=1.0"}
+  lanes = {f"label_corruption={p}/lane_{l}" for p, ls in (("0.0", (0, 1)), ("1.0", (2, 3)))
+           for l in ls}
+  assert set(reader.Runs()) == points | lanes
   rows = files.Workdir(tmp_path).read_metrics()
-  for r in rows:
-    assert scalars[(f"lane_{r['lane']}/test_acc", r["epoch"])] == pytest.approx(r["test_acc"])
-  point = [r["test_acc"] for r in rows if r["epoch"] == 2 and r["label_corruption"] == 1.0]
-  assert scalars[("label_corruption_1.0/test_acc/mean", 2)] == pytest.approx(np.mean(point))
-  assert scalars[("label_corruption_1.0/test_acc/std", 2)] == pytest.approx(
-      np.std(point, ddof=1))
-
-
-def test_presentations_are_judged_on_the_labels_trained_on(tmp_path):
-  """Forgetting, first_learned and step_acc judge each presentation against
-  the label the lane trains on, not the clean one (Toneva et al.'s noisy-label
-  experiments depend on it). Reference: at learning rate 0 the network stays
-  at its initialization, so every verdict is argmax(model(x)) == label,
-  computed here with Flax alone."""
-  c = tiny(num_seeds=1, num_epochs=2, learning_rate=0.0, record_history="on")
-  c.grid.label_corruption = (0.0, 1.0)
-  jaxmem.train(c, str(tmp_path))
-  ex = files.Workdir(tmp_path).read_examples()
-  the_run = run_lib.Run.build(c)
-  images = the_run.dataset.train.images
-  presented = history.open_history(tmp_path / "history")["presented"].read().result()
-  rows = {(r["lane"], r["epoch"]): r for r in files.Workdir(tmp_path).read_metrics()}
-  for lane in range(2):
-    params = jax.tree.map(lambda x, l=lane: x[l], the_run.state.train.params)
-    pred = np.argmax(the_run.task.model.apply({"params": params}, images, train=False), -1)
-    right = pred == ex["labels"][lane]
-    if lane == 1:  # Random labels: judging on the clean ones would differ.
-      assert (right != (pred == ex["clean_labels"])).sum() >= 20
-    shown = presented[lane] >= 0
-    np.testing.assert_array_equal(presented[lane][shown],
-                                  np.broadcast_to(right, shown.shape)[shown])
-    np.testing.assert_array_equal(ex["first_learned"][lane], np.where(right, 1, -1))
-    assert (ex["forgetting_events"][lane] == 0).all()  # Nothing changes.
+  for run in points:  # The same tags in every point's run: one chart each.
+    tags = set(reader.Runs()[run]["scalars"])
+    assert {"test_acc/mean", "test_acc/std", "train_loss/mean"} <= tags
+    level = float(run.split("=")[1])
     for epoch in (1, 2):
-      assert rows[(lane, epoch)]["step_acc"] == pytest.approx(
-          right[presented[lane, epoch - 1] >= 0].mean())
+      accs = [r["test_acc"] for r in rows if r["epoch"] == epoch
+              and r["label_corruption"] == level]
+      mean, = [e.value for e in reader.Scalars(run, "test_acc/mean") if e.step == epoch]
+      std, = [e.value for e in reader.Scalars(run, "test_acc/std") if e.step == epoch]
+      assert mean == pytest.approx(np.mean(accs)) and std == pytest.approx(
+          np.std(accs, ddof=1))
+  for run in lanes:
+    lane = int(run.rsplit("_", 1)[1])
+    got = {e.step: e.value for e in reader.Scalars(run, "test_acc")}
+    assert got == {r["epoch"]: pytest.approx(r["test_acc"]) for r in rows
+                   if r["lane"] == lane}
+  content = reader.PluginRunToTagToContent("hparams")
+  for run in points:
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content[run]["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["label_corruption"].number_value == float(run.split("=")[1])
+    assert start.hparams["learning_rate"].number_value == pytest.approx(0.05)

@@ -73,7 +73,7 @@ def test_registry_names_and_batch_norm():
   assert set(models.MODELS) == set(SMALL_SHAPES) | set(CIFAR_MODELS)
   shape = lambda name: SMALL_SHAPES.get(name, (32, 32, 3))
   with_bn = [name for name in models.MODELS
-             if models.has_batch_norm(models.create(name, 10), shape(name))]
+             if models.check(name, models.create(name, 10), shape(name), 10)]
   assert with_bn == ["inception_small"] + CIFAR_MODELS
 
 

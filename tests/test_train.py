@@ -203,26 +203,6 @@ def test_each_lanes_input_corruption_is_what_its_condition_says(tmp_path):
     np.testing.assert_array_equal(np.argmax(logits, -1), ex["test_pred"][lane])
 
 
-def test_batch_norm_statistics_are_per_lane(tmp_path, monkeypatch):
-  # A 4-wide CIFAR ResNet with one block per stage: BatchNorm everywhere, and
-  # a few seconds to compile.
-  monkeypatch.setitem(models.MODELS, "resnet_tiny", models._factory(  # pylint: disable=protected-access
-      cifar.CifarResNet, width=4, stage_sizes=(1, 1, 1, 1)))
-  c = tiny(model="resnet_tiny", num_seeds=2, num_epochs=1, lane_chunk=2,
-           batch_size=16, **{"synthetic.shape": (8, 8, 3), "synthetic.num_train": 32})
-  the_run = run_lib.Run.build(c)
-  epoch = jax.jit(execution.over_lanes(
-      functools.partial(epoch_lib.train_epoch, the_run.task), 2, 2))
-  state = the_run.state.train
-  new, out = epoch(the_run.data, the_run.constants, state, 0)
-  stats = jax.tree.leaves(new.batch_stats)
-  before = jax.tree.leaves(state.batch_stats)
-  assert stats and all(s.shape[0] == 2 for s in stats)
-  assert all(not np.allclose(s[0], s[1]) for s in stats)  # Each lane its own.
-  assert all(not np.allclose(s, b) for s, b in zip(stats, before))
-  assert np.all(np.isfinite(out["steps"]))
-
-
 def test_finished_run_is_not_overwritten(grid_run):
   c, path, _ = grid_run
   before = (path / "metrics.jsonl").read_bytes()

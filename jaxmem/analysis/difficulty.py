@@ -29,6 +29,7 @@ import numpy as np
 from jaxmem import errors
 from jaxmem import execution
 from jaxmem import measures
+from jaxmem import models
 from jaxmem.analysis import table
 from jaxmem.workdir import files
 
@@ -63,7 +64,8 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
     cache_dir: where the caches live; default <workdir>/analysis.
 
   Returns:
-    {"depth": int [L, N], "critical": float [L, N] (1, 0, NaN: not searched)}.
+    {"depth": int [L, N] (None for a model without embeddings), "critical":
+    float [L, N] (1, 0, NaN: not searched)}.
   """
   wd = files.Workdir(path)
   config = wd.read_json("config.json")["config"]
@@ -71,12 +73,16 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
   count = config["critical"]["examples"] if critical_examples is None else critical_examples
   cache_dir = pathlib.Path(cache_dir or wd.path / "analysis")
   lazy = _LazyRun(path, data_dir)
+  shape = examples["labels"].shape
   if config.get("depth", {}).get("k") == k and "depth" in examples:
     depth = examples["depth"]
   else:
     depth = _stage(cache_dir / "depth.npz", dict(k=k), lambda: _depths(lazy(), k))
-  n = depth.shape[1]
-  critical = np.full(depth.shape, np.nan)
+  if depth is None:
+    logging.warning("%s: its model gives no embeddings (return_embeddings), so "
+                    "there is no prediction depth", path)
+  n = shape[1]
+  critical = np.full(shape, np.nan)
   if count and count == config["critical"]["examples"] and "critical" in examples:
     found = examples["critical"].astype(np.float64)
     critical = np.where(found >= 0, found, np.nan)
@@ -88,6 +94,16 @@ def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
                    lambda: _criticals(lazy(), index))
     critical[:, index] = found
   return dict(depth=depth, critical=critical)
+
+
+def _has_embeddings(run) -> bool:
+  """Whether the run's model gives the embeddings prediction depth probes."""
+  try:
+    models.check(run.config.model, run.task.model, run.dataset.train.images.shape[1:],
+                 run.task.num_classes, embeddings=True)
+  except errors.UserError:
+    return False
+  return True
 
 
 class _LazyRun:
@@ -116,13 +132,18 @@ def _stage(cache: pathlib.Path, settings: dict, compute) -> np.ndarray:
   except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
     logging.warning("%s is damaged (%s): computing it again", cache, errors.cause(e))
   values = compute()
+  if values is None:  # Nothing to keep.
+    return None
   buffer = io.BytesIO()
   np.savez_compressed(buffer, values=values, settings=settings)
   _write(cache.parent, cache.name, buffer.getvalue())
   return values
 
 
-def _depths(run, k: int) -> np.ndarray:
+def _depths(run, k: int) -> np.ndarray | None:
+  """Every lane's prediction depths; None for a model without embeddings."""
+  if not _has_embeddings(run):
+    return None
   task = run.task
   return _over_groups(run, f"prediction depth (k={k})", lambda d, l, s: (
       measures.depth.lane_depth(task, d, l, s.train, k)["depth"]))

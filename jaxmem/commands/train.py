@@ -2,18 +2,23 @@
 
   jaxmem --experiment=quickstart --workdir=runs/quickstart
   jaxmem --experiment=zhang_usps --config.num_seeds=16 --config.num_epochs=20
+  jaxmem --config=path/to/my_sweep.py --config.num_seeds=4   # a sweep file of yours
+  jaxmem --config=path/to/my_sweep.py:wide                   # get_config("wide")
   jaxmem --list_experiments
   jaxmem analyze --workdir=runs/a    # the difficulty table (jaxmem.commands.analyze)
   jaxmem report --workdir=runs/a     # tables and figures (jaxmem.commands.report)
 
 `--experiment=NAME` selects the built-in sweep jaxmem.sweeps.NAME (the
-repository's sweeps/NAME.py); `--config.KEY=VALUE` overrides
+repository's sweeps/NAME.py), `--config=FILE[:ARG]` a sweep file of yours (the
+Flax convention: its get_config() returns the config; its folder is on the
+import path, so it can import modules beside it); `--config.KEY=VALUE` overrides
 any field of its config (nested fields too: `--config.grid.label_corruption=
 "(0.0,0.5,1.0)"`). Bad input ends with one line on stderr and exit status 2,
 before anything compiles. This module owns the training flags only.
 """
 
 import dataclasses
+import os
 import sys
 
 from absl import flags
@@ -31,8 +36,9 @@ _EXPERIMENT = flags.DEFINE_string(
     "experiment", DEFAULT_EXPERIMENT, "Experiment: a file in sweeps/ (see "
     "--list_experiments).")
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Set by --experiment; override fields with --config.KEY=VALUE.",
-    lock_config=True)
+    "config", None, "A sweep file (path.py or path.py:arg, its get_config() "
+    "returning the config), else set by --experiment; override fields with "
+    "--config.KEY=VALUE.", lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Folder for the run's results; default runs/<experiment>.")
 _DATA_DIR = flags.DEFINE_string(
@@ -55,24 +61,44 @@ _HEARTBEAT = flags.DEFINE_integer(
     "long is lost, and the run stops with status failed.")
 
 
-def _experiment_from_argv(argv: list[str]) -> str:
+# The sweep file given by --config=FILE, as config.json records it (path,
+# argument, SHA-256, text); None for a built-in experiment.
+_sweep_file: dict | None = None
+
+
+def _value_of(argv: list[str], flag: str) -> str | None:
+  """The value argv gives `--flag`, or None."""
   for i, arg in enumerate(argv):
-    if arg.startswith("--experiment="):
+    if arg.startswith(f"--{flag}="):
       return arg.split("=", 1)[1]
-    if arg == "--experiment" and i + 1 < len(argv):
+    if arg == f"--{flag}" and i + 1 < len(argv):
       return argv[i + 1]
-  return DEFAULT_EXPERIMENT
+  return None
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags, with --experiment choosing the config file first.
+  """Parses flags, with --experiment (or --config=FILE) choosing the config first.
 
-  Any parsing error (unknown flag, unknown config key, a value of the wrong
-  type) becomes a one-line error with exit status 2.
+  Any parsing error (a missing or broken sweep file, an unknown flag or
+  config key, a value of the wrong type) becomes a one-line error with exit
+  status 2.
   """
+  global _sweep_file
+  argv = sys.argv[:] = _last_of_each_override(argv)  # config_flags reads sys.argv.
   try:
-    if not any(a == "--config" or a.startswith("--config=") for a in argv):
-      name = _experiment_from_argv(argv)
+    given = _value_of(argv, "config")
+    if given is not None:
+      if _value_of(argv, "experiment") is not None:
+        raise errors.UserError(
+            "--config=FILE and --experiment=NAME both choose the experiment; give one")
+      config, _sweep_file = config_lib.load_file(given)
+      _check_config_keys(argv, config)
+      # config_flags reads the file before its --config.KEY overrides.
+      rest = [a for i, a in enumerate(argv[1:], 1) if a != f"--config={given}"
+              and not (a == "--config" or (i > 1 and argv[i - 1] == "--config"))]
+      argv = sys.argv[:] = argv[:1] + [f"--config={given}"] + rest  # config_flags reads sys.argv.
+    else:
+      name = _value_of(argv, "experiment") or DEFAULT_EXPERIMENT
       path = sweeps.module(name).__file__
       _check_config_keys(argv, sweeps.load(name))
       argv = argv[:1] + [f"--config={path}"] + argv[1:]
@@ -85,6 +111,14 @@ def valid() -> list[str]:
   """This command's flags, --config standing for its overrides."""
   return [("--config.KEY=VALUE" if f == "--config" else f)
           for f in common.own_flags(__name__)]
+
+
+def _last_of_each_override(argv: list[str]) -> list[str]:
+  """argv with only the last --config.KEY=VALUE of each key: the last value
+  wins, for tuples too (ml_collections would append a repeated tuple's)."""
+  key = lambda a: a.split("=", 1)[0] if a.startswith("--config.") else None
+  last = {key(a): i for i, a in enumerate(argv) if key(a)}
+  return [a for i, a in enumerate(argv) if not key(a) or last[key(a)] == i]
 
 
 def _check_config_keys(argv: list[str], config) -> None:
@@ -121,7 +155,9 @@ def main(argv: list[str]) -> None:
   from jaxmem.runtime import preemption
   from jaxmem.workdir import admission
   from jaxmem.workdir import files
-  workdir = _WORKDIR.value or f"runs/{_EXPERIMENT.value}"
+  name = (os.path.splitext(os.path.basename(_sweep_file["path"]))[0]
+          if _sweep_file else _EXPERIMENT.value)
+  workdir = _WORKDIR.value or f"runs/{name}"
   launch = distributed.Launch(_COORDINATOR.value, _NUM_PROCESSES.value,
                               _PROCESS_ID.value, _HEARTBEAT.value)
   try:
@@ -137,8 +173,8 @@ def main(argv: list[str]) -> None:
       distributed.initialize(dataclasses.replace(
           launch, heartbeat_timeout_s=launch.heartbeat_timeout_s + 10))
     result = trainer.train(_CONFIG.value, workdir, data_dir=_DATA_DIR.value,
-                       overwrite=_OVERWRITE.value,
-                       heartbeat_timeout_s=launch.heartbeat_timeout_s)
+                           overwrite=_OVERWRITE.value, config_file=_sweep_file,
+                           heartbeat_timeout_s=launch.heartbeat_timeout_s)
   except errors.UserError as e:
     common.fail(e)
   except preemption.Preempted as e:
@@ -146,7 +182,7 @@ def main(argv: list[str]) -> None:
     sys.exit(e.exit_status)
   if not distributed.is_primary():
     return
-  print(f"\n{_EXPERIMENT.value}: final accuracy, mean +- std over seeds "
+  print(f"\n{name}: final accuracy, mean +- std over seeds "
         f"({result['train_s']:.1f} s training, {result['compile_s']:.1f} s "
         f"compiling)\n{summary.table(result)}\n\nresults in {workdir}/")
 

@@ -4,8 +4,9 @@ The experiments train many small models on small data sets, so every split
 fits in memory, and each run must see the same examples in the same order:
 loaders are deterministic; the only randomness is the synthetic data's seed.
 
-`config.dataset` names an entry of `DATASETS`, or `tfds:<name>` for any TFDS
-image classification set. A file in this folder adds a source: it defines
+`config.dataset` names an entry of `DATASETS`, `tfds:<name>` for any TFDS
+image classification set, or one's own arrays or images: `npz:<file>`,
+`folder:<folder>` (`arrays`). A file in this folder adds a source: it defines
 loaders `fn(data_dir: pathlib.Path, **options) -> base.Dataset` (float32 NHWC
 images, int32 labels, int64 ids in the official order, and a `source` line),
 raises `errors.UserError` for missing or damaged files, and is registered here
@@ -22,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from jaxmem import errors
+from jaxmem.datasets import arrays
 from jaxmem.datasets import base
 from jaxmem.datasets import builtin
 from jaxmem.datasets import tfds_data
@@ -39,16 +41,24 @@ def register(name: str, loader: Callable[..., Dataset]) -> None:
 
 
 TFDS_PREFIX = "tfds:"
+# Data sets named by where they are: prefix -> loader(name, path).
+FILES = {"npz:": arrays.load_npz, "folder:": arrays.load_folder}
 
 
 def check_name(name: str) -> None:
-  """Raises UserError unless `name` is a key of DATASETS or `tfds:<TFDS name>`.
+  """Raises UserError unless `name` is a key of DATASETS, `tfds:<TFDS name>`,
+  `npz:<file>` or `folder:<folder>`.
 
-  Only the form is checked (cheaply, before any data is read): whether TFDS
-  knows the name and has it prepared is found out by `load`.
+  Only the form is checked (cheaply, before any data is read): whether the
+  data is there, and sound, is found out by `load`.
   """
   if name in DATASETS:
     return
+  for prefix in FILES:
+    if name.startswith(prefix):
+      if not name[len(prefix):]:
+        raise errors.UserError(f"dataset {name!r}: a path comes after {prefix!r}")
+      return
   if name.startswith(TFDS_PREFIX):
     spec = name[len(TFDS_PREFIX):]
     if tfds_data.NAME.fullmatch(spec):
@@ -58,8 +68,9 @@ def check_name(name: str) -> None:
         "name[/config][:version], optionally #<label feature>, e.g. tfds:mnist, "
         "tfds:cifar100#coarse_label")
   raise errors.UserError(
-      f"unknown dataset {name!r}; valid choices: {', '.join(DATASETS)}, or "
-      "tfds:<name> for any TFDS image classification data set (e.g. tfds:mnist)")
+      f"unknown dataset {name!r}; valid choices: {', '.join(DATASETS)}, "
+      "tfds:<name> for any TFDS image classification data set (e.g. tfds:mnist), "
+      "npz:<file> or folder:<folder>")
 
 
 def _take(split: Split, size: int | None, what: str, name: str) -> Split:
@@ -125,8 +136,9 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
   """Loads data set `name` whole, optionally keeping only some examples.
 
   Args:
-    name: a key of `DATASETS`, or `tfds:<name>` for any TFDS image
-      classification data set (`jaxmem.datasets.tfds_data`).
+    name: a key of `DATASETS`, `tfds:<name>` for any TFDS image
+      classification data set (`jaxmem.datasets.tfds_data`), `npz:<file>` or
+      `folder:<folder>` (`jaxmem.datasets.arrays`).
     data_dir: the folder with the data files; see `resolve_data_dir`.
     train_size: keep the first `train_size` training examples (all if None).
     test_size: keep the first `test_size` test examples (all if None).
@@ -144,8 +156,11 @@ def load(name: str, data_dir: str | pathlib.Path | None = None, *,
   """
   check_name(name)
   data_dir = resolve_data_dir(None if data_dir is None else str(data_dir))
+  prefix = next((p for p in FILES if name.startswith(p)), None)
   if name.startswith(TFDS_PREFIX):
     dataset = builtin.from_tfds(name, name[len(TFDS_PREFIX):], data_dir)
+  elif prefix:
+    dataset = FILES[prefix](name, name[len(prefix):])
   else:
     options = dict(synthetic or {}) if name == "synthetic" else {}
     dataset = DATASETS[name](data_dir, **options)

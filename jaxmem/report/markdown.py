@@ -62,11 +62,13 @@ def _examples_section(runs: list[results.Results], folder: pathlib.Path, name: s
                        **analysis_args)
   cols = result.columns
   pooled = {k: np.concatenate([r[k] for r in result.per_lane])
-            for k in ("forgetting", "corrupted", "mask", "depth")}
+            for k in ("forgetting", "corrupted", "mask", "depth")
+            if all(k in r for r in result.per_lane)}
   written = [figures.forgetting_histogram(name, pooled["forgetting"], pooled["corrupted"],
-                                          pooled["mask"], folder),
-             figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
-                                     pooled["mask"], folder)]
+                                          pooled["mask"], folder)]
+  if "depth" in pooled:
+    written.append(figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
+                                           pooled["mask"], folder))
   measure = "cscore" if "cscore" in cols else "forgetting_mean"
   written.append(figures.example_grid(name, _images(runs[0], analysis_args.get("data_dir")),
                                       cols, measure, table.HARDNESS[measure], folder))
