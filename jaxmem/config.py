@@ -40,6 +40,8 @@ CONDITIONS = {
     "gaussian": dict(label_corruption=0.0, input_corruption="gaussian"),
 }
 LOSSES = ("cross_entropy", "mse")
+# Per-example scores a run can record (config.scores.names).
+SCORES = ("aum", "data_map", "loss", "entropy", "el2n", "grand")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -171,6 +173,23 @@ def base_config() -> ml_collections.ConfigDict:
   # Prediction depth (Baldock et al. 2021) after the last epoch: k of the k-NN
   # probes (Baldock: 30); 0: not during training (jaxmem analyze computes it).
   c.depth = ml_collections.ConfigDict(dict(k=0))
+  # Per-example scores (jaxmem.measures.scores), recorded in examples.npz and
+  # the difficulty table; none by default (they cost memory: O(lanes x N) each).
+  c.scores = ml_collections.ConfigDict(dict(
+      # Any of SCORES: "aum" (margins and their mean, Pleiss et al. 2020),
+      # "data_map" (confidence, variability, correctness, Swayamdipta et al.
+      # 2020), "loss", "entropy" (from each training presentation), "el2n",
+      # "grand" (Paul et al. 2021, at the epochs below).
+      names=(),
+      el2n_epochs=(),  # EL2N after these epochs; 0 is the initialization.
+      grand_epochs=(),  # GraNd after these epochs; 0 is the initialization.
+      # Training examples per per-example-gradient chunk of GraNd (memory and
+      # speed only, never results).
+      grand_chunk=32,
+      # AUM's threshold samples: a random N/(C+1) of each lane's examples
+      # relabelled to an extra class C (the model gets C+1 outputs); needs "aum".
+      threshold_samples=False,
+  ))
   # Write TensorBoard curves, a run per grid point (needs the [tensorboard]
   # extra; jaxmem.workdir.tensorboard).
   c.tensorboard = False
@@ -215,6 +234,7 @@ def validate(config) -> None:
                       ("auto", "on", "off"))
   errors.check_choice("config.cache_inputs", config.cache_inputs, ("auto", "on", "off"))
   _integers(config.depth, dict(k=(0, None)), "config.depth.")
+  _validate_scores(config)
   if config.first_seed + config.num_seeds > 2**31:
     raise errors.UserError(
         f"config.first_seed + config.num_seeds must be <= 2**31, got "
@@ -259,6 +279,40 @@ def validate(config) -> None:
         _validate_point({**own, **CONDITIONS[value]})
       else:
         _validate_point({**own, axis: value})
+
+
+def _validate_scores(config) -> None:
+  """config.scores: known names, each epoch score with its epochs inside the
+  run, and threshold samples only with AUM."""
+  scores = config.scores
+  names = tuple(scores.names)
+  unknown = [n for n in names if n not in SCORES]
+  if unknown:
+    raise errors.UserError(f"unknown score {unknown[0]!r} in config.scores.names; "
+                           f"valid choices: {', '.join(SCORES)}")
+  _integers(scores, dict(grand_chunk=(1, None)), "config.scores.")
+  for name in ("el2n", "grand"):
+    key = f"{name}_epochs"
+    epochs = tuple(scores[key])
+    if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
+      raise errors.UserError(f"config.scores.{key} must be epochs (integers), got {epochs}")
+    beyond = [e for e in epochs if not 0 <= e <= config.num_epochs]
+    if beyond:
+      raise errors.UserError(
+          f"config.scores.{key}: epoch {beyond[0]} is outside the run; valid: "
+          f"0 (initialization)..{config.num_epochs} (config.num_epochs)")
+    if (name in names) != bool(epochs):
+      raise errors.UserError(
+          f"config.scores.{key} {epochs} with score {name!r} "
+          f"{'in' if name in names else 'not in'} config.scores.names: "
+          f"{name} needs both (e.g. names=('{name}',), {key}=(10,))")
+  if not isinstance(scores.threshold_samples, bool):
+    raise errors.UserError("config.scores.threshold_samples must be True or "
+                           f"False, got {scores.threshold_samples!r}")
+  if scores.threshold_samples and "aum" not in names:
+    raise errors.UserError(
+        "config.scores.threshold_samples calibrate AUM: add 'aum' to "
+        "config.scores.names")
 
 
 def _validate_point(point: dict) -> None:
@@ -312,7 +366,7 @@ def _reals(node, ranges: dict, prefix: str = "config.") -> None:
 # resumed with other values of these.
 EXECUTION_KEYS = ("lane_chunk", "num_devices", "eval_batch_size",
                   "checkpoint_every_epochs", "checkpoint_keep", "tensorboard",
-                  "tensorboard_lanes", "cache_inputs")
+                  "tensorboard_lanes", "cache_inputs", "scores.grand_chunk")
 
 
 def _jsonable(tree: dict) -> dict:

@@ -40,16 +40,19 @@ def train_epoch(task: steps.Task, data: steps.Data, lane: lanes.Lane,
     The new state, and {"steps": float32 [3] sums over the epoch's steps (see
     steps.train_step), "diverged": the state's divergence step, "presented":
     int8 [N], each example's correctness when it was presented this epoch (1
-    or 0; -1 if it was not: held out, or in the dropped remainder)}.
+    or 0; -1 if it was not: held out, or in the dropped remainder), and
+    "scores": {name: float32 [N]} the task.presentation_scores of each
+    example when it was presented (NaN if it was not)}.
   """
   order = epoch_order(task, lane, epoch)
-  state, (sums, correct) = jax.lax.scan(
+  state, (sums, seen) = jax.lax.scan(
       functools.partial(steps.train_step, task, data, lane), state, order)
-  n = data.train_labels.shape[0]
-  presented = jnp.full([n], -1, jnp.int8).at[order.reshape(-1)].set(
-      correct.reshape(-1))
+  n, where = data.train_labels.shape[0], order.reshape(-1)
+  presented = jnp.full([n], -1, jnp.int8).at[where].set(seen.pop("correct").reshape(-1))
+  scores = {k: jnp.full([n], jnp.nan, jnp.float32).at[where].set(v.reshape(-1))
+            for k, v in seen.items()}
   return state, dict(steps=sums.sum(axis=0), diverged=state.diverged,
-                     presented=presented)
+                     presented=presented, scores=scores)
 
 
 def _update(chosen: list[measures_lib.Measure], ctx: measures_lib.Context,
@@ -70,7 +73,8 @@ def one_lane_epoch(task: steps.Task, chosen: list[measures_lib.Measure]):
 
   def run(data, lane, train, accumulators, epoch):
     train, out = train_epoch(task, data, lane, train, epoch)
-    ctx = measures_lib.Context(task, data, lane, train, epoch + 1, out["presented"])
+    ctx = measures_lib.Context(task, data, lane, train, epoch + 1, out["presented"],
+                               out["scores"])
     accumulators, sums = _update(inside, ctx, accumulators)
     return train, accumulators, {**out, **sums}
   return run

@@ -26,7 +26,10 @@ from jaxmem.datasets import corruption
 
 # Named random streams, split from a lane's key by fold_in with these constants.
 STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
-           "subset": 6, "critical": 7}
+           "subset": 6, "critical": 7, "threshold": 8}
+# Streams read only while a lane's constants are made (the labels keep what
+# they drew): not kept in Lane.keys, so checkpoints hold only what training reads.
+MADE_ONCE = ("threshold",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Lane(struct.PyTreeNode):
   labels: jax.Array  # int32 [N], the labels this lane trains on
   subset: jax.Array  # int32 [M], the training examples it trains on (M <= N)
   input_code: jax.Array  # int32 [], a position in Task.input_kinds
-  keys: dict[str, jax.Array]  # uint32 [2] per stream in STREAMS
+  keys: dict[str, jax.Array]  # uint32 [2] per stream in STREAMS, MADE_ONCE aside
   # float32 {"train": [N, H, W, C], "test": [M, H, W, C]}: the lane's corrupted
   # images, computed once (config.cache_inputs), or None: made at each use.
   images: dict[str, jax.Array] | None = None
@@ -155,7 +158,7 @@ def abstract(config, num_train: int) -> Lane:
       labels=jax.ShapeDtypeStruct((num_train,), jnp.int32),
       subset=jax.ShapeDtypeStruct((subset_size(config, num_train),), jnp.int32),
       input_code=jax.ShapeDtypeStruct((), jnp.int32),
-      keys={name: key for name in STREAMS})
+      keys={name: key for name in STREAMS if name not in MADE_ONCE})
 
 
 def identity(lanes: Lanes) -> dict[str, np.ndarray]:
@@ -169,17 +172,28 @@ def one_lane(config, num_classes: int, train_labels: jax.Array,
              identity: dict[str, jax.Array]) -> Lane:
   """ONE lane's constants from its identity (`identity`'s values for one
   lane): its keys, the labels it trains on (its label corruption applied to
-  the clean labels, int32 [N]) and its subset."""
+  the clean labels, then its AUM threshold samples relabelled to the extra
+  class `num_classes`, int32 [N]) and its subset."""
   keys = lane_keys(config.seed, identity["seed_index"],
                    config.corruption_draw == "shared")
+  threshold_key = keys.pop("threshold")
   labels = corruption.corrupt_labels(keys["corruption"], train_labels, num_classes,
                                      identity["level"], config.label_corruption_kind)[0]
   n = train_labels.shape[0]
   m = subset_size(config, n)
   subset = (jnp.sort(jax.random.permutation(keys["subset"], n)[:m]).astype(jnp.int32)
             if m < n else jnp.arange(n, dtype=jnp.int32))
+  if config.scores.threshold_samples:
+    chosen = jax.random.permutation(threshold_key, subset)[:num_threshold(m, num_classes)]
+    labels = labels.at[chosen].set(num_classes)
   return Lane(hparams=identity["hparams"], labels=labels, subset=subset,
               input_code=identity["input_code"], keys=keys)
+
+
+def num_threshold(subset_size: int, num_classes: int) -> int:
+  """How many of a lane's examples become AUM threshold samples: N/(C+1), so
+  that the extra class is as large as a real one (Pleiss et al. 2020)."""
+  return subset_size // (num_classes + 1)
 
 
 def lane_keys(seed: int, seed_index: jax.Array, shared_corruption: bool) -> dict:
@@ -217,6 +231,8 @@ def randomness(config) -> dict:
       critical=("normal(fold_in(fold_in(fold_in(critical_key, epoch), example "
                 "index), iteration)): the Langevin search's noise"),
       input_corruption="fold_in(fold_in(corruption_key, split), example index)",
+      threshold=("permutation(threshold_key, subset)[:subset size // (C + 1)] "
+                 "relabelled C" if config.scores.threshold_samples else "none"),
       dataset=("synthetic generator seed " + str(config.synthetic.seed)
                if config.dataset == "synthetic" else "none (files in order)"),
   )

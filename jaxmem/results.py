@@ -95,20 +95,40 @@ class Results:
     return self._long("test")
 
   def difficulty(self, **options):
-    """DataFrame: the difficulty table (jaxmem analyze): read from
-    <workdir>/analysis/ when there, else computed (and cached there).
+    """DataFrame: the difficulty table (jaxmem analyze), one row per group of
+    lanes and training example (`group` says which: lanes trained on the
+    same labels distribution and inputs). Read from <workdir>/analysis/ when
+    there, else computed (and cached there).
 
     Args:
       **options: jaxmem.analysis.difficulty.analyze's (k, critical_examples,
-        out, ...); given any, the table is computed with them.
+        out, pool_all...); given any, the table is computed with them.
     """
     import pandas as pd  # pylint: disable=g-import-not-at-top
     cached = self.path / "analysis" / "difficulty.parquet"
     if not options and cached.exists():
-      return pd.read_parquet(cached)
+      found = pd.read_parquet(cached)
+      if "group" in found:  # Else written by an analysis before groups.
+        return found
+    from jaxmem.analysis import table  # pylint: disable=g-import-not-at-top
+    analysis = self._analyze(**options)
+    return pd.DataFrame(table.stack({g.name: g.columns for g in analysis.groups}))
+
+  def detection(self, **options):
+    """DataFrame: how well each score finds the corrupted labels, per group
+    of lanes with label corruption (jaxmem.analysis.detection): AUROC and
+    average precision, mean and std over lanes, and pooled. Empty without
+    label corruption. Computed as `difficulty` is (and cached with it)."""
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    rows = [dict(group=g.name, rate=g.detection.rate, lanes=g.detection.lanes, **row)
+            for g in self._analyze(**options).groups if g.detection
+            for row in g.detection.rows]
+    return pd.DataFrame(rows)
+
+  def _analyze(self, **options):
     from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
     options.setdefault("data_dir", self.data_dir)
-    return pd.DataFrame(difficulty.analyze([str(self.path)], **options).columns)
+    return difficulty.analyze([str(self.path)], **options)
 
   @functools.cached_property
   def _run(self):

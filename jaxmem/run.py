@@ -51,10 +51,31 @@ def _check_against_data(config, ds: datasets.Dataset) -> None:
     raise errors.UserError(
         f"config.batch_size {config.batch_size} is larger than {what} of "
         f"{config.dataset}; valid: 1..{m}")
+  if config.scores.threshold_samples and m < ds.num_classes + 1:
+    raise errors.UserError(
+        f"config.scores.threshold_samples: a lane's {m} training examples leave "
+        f"no threshold sample (N/(C+1) with C = {ds.num_classes}); valid: False")
   if config.preprocess.crop > min(h, w):
     raise errors.UserError(
         f"config.preprocess.crop {config.preprocess.crop} is larger than the "
         f"{h}x{w} images of {config.dataset}; valid: 0..{min(h, w)}")
+
+
+def _check_model(config, model, shape, num_classes: int) -> bool:
+  """models.check, with the extra class of AUM's threshold samples named."""
+  if not config.scores.threshold_samples:
+    return models.check(config.model, model, shape, num_classes,
+                        embeddings=config.depth.k > 0)
+  try:
+    return models.check(config.model, model, shape, num_classes + 1,
+                        embeddings=config.depth.k > 0)
+  except errors.UserError as e:
+    if "returns" not in str(e):
+      raise
+    raise errors.UserError(
+        f"config.scores.threshold_samples needs a free class index: model "
+        f"{config.model} must output num_classes + 1 = {num_classes + 1} logits "
+        f"for {config.dataset}'s {num_classes} classes ({e})") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,14 +120,15 @@ class Run:
     budget.check_data(config)
     ds = datasets.from_config(config, data_dir)
     _check_against_data(config, ds)
-    model = models.from_config(config, ds.num_classes)
+    # AUM's threshold samples train on an extra class: the model's C + 1.
+    classes = ds.num_classes + int(config.scores.threshold_samples)
+    model = models.from_config(config, classes)
     shape = preprocess.output_shape(ds.train.images.shape[1:], config.preprocess.crop)
     n, m = len(ds.train.labels), len(ds.test.labels)
     subset = lanes_lib.subset_size(config, n)
     task = steps.Task(config=config, model=model,
-                      has_batch_norm=models.check(config.model, model, shape, ds.num_classes,
-                                                  embeddings=config.depth.k > 0),
-                      num_classes=ds.num_classes, num_train=n, num_test=m,
+                      has_batch_norm=_check_model(config, model, shape, ds.num_classes),
+                      num_classes=classes, num_train=n, num_test=m,
                       subset_size=subset, steps_per_epoch=subset // config.batch_size,
                       input_kinds=lanes_lib.input_kinds(config))
     enabled = tuple(measures_lib.enabled(config))
@@ -218,7 +240,7 @@ class Run:
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), self.data)
     fn = _one_lane_epoch(self.task, self.measures)
     out = jax.eval_shape(fn, abstract, one_lane, one, jnp.int32(0))[2]
-    out.pop("presented")  # On the device; only the history store takes it home.
+    out.pop("presented"), out.pop("scores")  # Only the history takes them home.
     sizes = dict(train_state=budget.tree_bytes(one.train),
                  accumulators=budget.tree_bytes(one.accumulators),
                  constants=budget.tree_bytes(one_lane), epoch_sums=budget.tree_bytes(out))

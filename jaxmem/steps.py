@@ -23,6 +23,12 @@ from jaxmem.datasets import preprocess
 from jaxmem.models import precision
 
 
+# What the train step can report of each example it presents, beside its
+# correctness (float32 each), and the scores made from them.
+PRESENTATION = ("margin", "prob", "loss", "entropy")
+PRESENTED_BY = ("aum", "data_map", "loss", "entropy")
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
   """What every lane of a run shares, that the compiler sees as constants, and
@@ -30,12 +36,20 @@ class Task:
   config: Any  # The experiment's ConfigDict (read-only here).
   model: nn.Module
   has_batch_norm: bool
+  # The classes the lanes train on: the data set's, plus AUM's extra class
+  # for threshold samples (config.scores.threshold_samples).
   num_classes: int
   num_train: int  # N, the training examples (those held out by subsets too).
   num_test: int  # M.
   subset_size: int  # The training examples each lane trains on.
   steps_per_epoch: int
   input_kinds: tuple[str, ...]  # Input corruptions present among the lanes.
+
+  @property
+  def presentation_scores(self) -> tuple[str, ...]:
+    """The per-presentation values the train step hands out (for the scores
+    config.scores.names asks for): margin, prob, loss, entropy; () none."""
+    return PRESENTATION if set(self.config.scores.names) & set(PRESENTED_BY) else ()
 
   @property
   def epoch_dtype(self):
@@ -137,9 +151,10 @@ def inputs(task: Task, data: Data, lane: lanes.Lane, index: jax.Array, split: st
                           pixels(task, data, lane, index, split), augment_key)
 
 
-def variables(state: TrainState) -> dict:
-  """The model's variables in `state`, for `apply` in evaluation mode."""
-  return _variables(state, state.params)
+def variables(state: TrainState, params=None) -> dict:
+  """The model's variables in `state` (with `params` instead of its own, if
+  given), for `apply` in evaluation mode."""
+  return _variables(state, state.params if params is None else params)
 
 
 def forward(task: Task, variables: dict, x: jax.Array, **kwargs) -> Any:
@@ -154,16 +169,35 @@ def _variables(state: TrainState, params) -> dict:
   return {"params": params}
 
 
+def per_example(logits: jax.Array, labels: jax.Array, loss: jax.Array
+                ) -> dict[str, jax.Array]:
+  """What the scores take from one forward pass, float32 [B] each.
+
+  margin: the label's logit minus the largest other logit (on logits, as
+  asappresearch/aum does, not on probabilities); prob: the label's softmax
+  probability; loss: as given; entropy: of the softmax, in nats.
+  """
+  logits = logits.astype(jnp.float32)
+  own = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+  others = jnp.where(jax.nn.one_hot(labels, logits.shape[-1], dtype=bool), -jnp.inf, logits)
+  log_p = jax.nn.log_softmax(logits)
+  return dict(margin=own - others.max(axis=-1),
+              prob=jnp.exp(jnp.take_along_axis(log_p, labels[:, None], axis=-1)[:, 0]),
+              loss=loss, entropy=-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
+
+
 def train_step(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
-               index: jax.Array) -> tuple[TrainState, jax.Array]:
+               index: jax.Array) -> tuple[TrainState, tuple[jax.Array, dict]]:
   """One SGD step on the examples at `index` (int32 [B]).
 
   Returns:
     The new state, and (float32 [3]: the batch's loss sum, its correct count
-    on the trained labels and on the clean labels; int8 [B]: whether each
-    example was predicted right on its trained label), all from the training
-    forward pass (training mode, augmented, before the update), as Toneva et
-    al. (2019) count forgetting events.
+    on the trained labels and on the clean labels; {"correct": int8 [B],
+    whether each example was predicted right on its trained label, and the
+    `per_example` values named by task.presentation_scores, float32 [B]}),
+    all from the training forward pass (training mode, augmented, before the
+    update), as Toneva et al. (2019) count forgetting events, Pleiss et al.
+    (2020) margins and Swayamdipta et al. (2020) data maps.
   """
   x = inputs(task, data, lane, index, "train",
               jax.random.fold_in(lane.keys["augment"], state.step))
@@ -178,9 +212,10 @@ def train_step(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
     else:
       logits, updates = forward(task, variables, x, train=True, rngs=rngs), {}
     loss = loss_per_example(task.config.loss, logits, labels)
-    return loss.mean(), (loss.sum(), logits, updates)
+    return loss.mean(), (loss, logits, updates)
 
-  grads, (loss_sum, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  grads, (loss, logits, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  loss_sum = loss.sum()
   deltas, opt_state = _tx(task, lane).update(grads, state.opt_state, state.params)
   # One reduction per gradient leaf: a NaN or infinity anywhere makes the sum
   # non-finite (so would finite gradients near 1e38, which is divergence too).
@@ -201,7 +236,10 @@ def train_step(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
   pred = jnp.argmax(logits, axis=-1)
   sums = jnp.stack([loss_sum, jnp.sum(pred == labels),
                     jnp.sum(pred == data.train_labels[index])])
-  return new_state, (sums.astype(jnp.float32), (pred == labels).astype(jnp.int8))
+  seen = dict(correct=(pred == labels).astype(jnp.int8))
+  if task.presentation_scores:
+    seen.update(per_example(logits, labels, loss))
+  return new_state, (sums.astype(jnp.float32), seen)
 
 
 def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
@@ -213,7 +251,8 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
     the clean labels) and correct_clean, over the examples the lane trains on
     (its subset; the whole test split); holdout_loss_sum and holdout_correct
     over the training examples outside its subset; all float32 []. pred, int8
-    [N], every example's predicted class.
+    [N], every example's predicted class; el2n, float32 [N], its EL2N on the
+    trained label (computed only where a measure uses it).
   """
   if split == "train":
     clean, trained = data.train_labels, lane.labels
@@ -231,9 +270,10 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
     x = inputs(task, data, lane, index, split, None)
     logits = forward(task, _variables(state, state.params), x, train=False)
     loss = loss_per_example(task.config.loss, logits, trained[index])
-    return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1)
+    return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1), el2n(
+        logits, trained[index])
 
-  loss, pred = jax.lax.map(chunk, jnp.arange(chunks * size).reshape(chunks, size))
+  loss, pred, error = jax.lax.map(chunk, jnp.arange(chunks * size).reshape(chunks, size))
   loss, pred = loss.reshape(-1)[:n], pred.reshape(-1)[:n]
   right = pred == trained
   count = lambda x: jnp.sum(x).astype(jnp.float32)
@@ -242,4 +282,11 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
               correct_clean=count((pred == clean) & member),
               holdout_loss_sum=jnp.sum(jnp.where(member, 0.0, loss)),
               holdout_correct=count(right & ~member),
-              pred=pred.astype(jnp.int8))
+              pred=pred.astype(jnp.int8), el2n=error.reshape(-1)[:n])
+
+
+def el2n(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """float32 [B]: the L2 norm of softmax(logits) minus the label's one-hot
+  (EL2N, Paul et al. 2021; data_diet's `l2_error`)."""
+  probs = jax.nn.softmax(logits.astype(jnp.float32))
+  return jnp.linalg.norm(probs - jax.nn.one_hot(labels, logits.shape[-1]), axis=-1)

@@ -203,6 +203,11 @@ class Trainer:
     start, first, checkpoint_s = time.perf_counter(), progress.epoch, 0.0
     before = progress.elapsed  # Training seconds of the processes before this one.
     row_bytes = 600 * run.num_lanes  # Metrics per epoch, until measured.
+    initial = programs.due(0)  # Measures of the initialization (GraNd at 0...).
+    if progress.epoch == 0 and initial:
+      compiled_before = programs.compile_s
+      state, _ = programs.after_epoch(state, initial, 0)
+      start += programs.compile_s - compiled_before
     for epoch in range(progress.epoch, config.num_epochs):
       if distributed.agree(self.signals.requested):  # A signal to any process stops all.
         break
@@ -215,9 +220,10 @@ class Trainer:
         compiled_before = programs.compile_s
         state, out["after"] = programs.after_epoch(state, due, epoch + 1)
         start += programs.compile_s - compiled_before  # Compiling is not training.
-      presented = out.pop("presented")  # [L, N]: only the history takes it home.
+      # [L, N] each: only the history takes them home.
+      presented, scores = out.pop("presented"), out.pop("scores")
       if store is not None:
-        out["history"] = _history_slab(state, presented, due)
+        out["history"] = _history_slab(state, presented, scores, due)
       out = run.host(out)  # The epoch's one transfer (from every process).
       host_memory.release()  # What the last epoch and save freed, back to the OS.
       elapsed = before + time.perf_counter() - start
@@ -294,7 +300,7 @@ class Trainer:
     need = size * (2 if self.ckpts.saving() else 1) + row_bytes * (following - epoch)
     if store is not None:
       need += history_lib.size(run.num_lanes, following - epoch, run.task.num_train,
-                               run.task.num_test)
+                               run.task.num_test, len(run.task.presentation_scores))
     if following == num_epochs:  # examples.npz too (compressed: bounded by this).
       need += budget.tree_bytes(run.abstract_state().accumulators)
     budget.check_disk(self.wd.path, need, f"the checkpoint of epoch {following}")
@@ -350,17 +356,19 @@ def _history(run, wd, epoch: int):
           "config.record_history=on is not available over several processes yet "
           "(the accumulators are); valid there: auto (off) or off")
     return None
-  if not history_lib.wanted(run.config, run.num_lanes, task.num_train, task.num_test):
+  if not history_lib.wanted(run.config, run.num_lanes, task.num_train, task.num_test,
+                            len(task.presentation_scores)):
     return None
   store = history_lib.Store(wd.path / "history", run.num_lanes, run.config.num_epochs,
-                            task.num_train, task.num_test, task.class_dtype)
+                            task.num_train, task.num_test, task.class_dtype,
+                            task.presentation_scores)
   store.truncate(epoch)
   return store
 
 
-def _history_slab(state, presented, due) -> dict:
+def _history_slab(state, presented, scores, due) -> dict:
   """This epoch's per-example records, for the history store (on the device)."""
-  slab = dict(presented=presented)
+  slab = dict(presented=presented, **scores)
   if "learning" in due:
     slab["train_pred"] = state.accumulators["learning"]["pred"]
   if "test_eval" in due:

@@ -48,7 +48,8 @@ def main() -> None:
                           data_dir=args.data_dir, critical_examples=0,
                           compare_with=str(published))
   analysed = time.perf_counter() - start - trained
-  cols, compared = result.columns, result.comparison
+  group = result.group()  # Clean labels only: one group.
+  cols, compared = group.columns, group.comparison
   config = lib.sweep_config(SWEEP)
   lanes = config.num_seeds * len(ratios)
   uncovered = int(np.isnan(cols["cscore"]).sum())

@@ -94,11 +94,12 @@ def main() -> None:
   result = difficulty.analyze([str(w) for w in wds], out=str(pathlib.Path(args.root) /
                                                           "difficulty_usps_analysis"),
                           data_dir=args.data_dir, k=K)
-  cols, names, matrix = result.columns, result.names, result.correlations
+  group = result.group()  # Clean labels only: one group.
+  cols, names, matrix = group.columns, group.names, group.correlations
   # What changed, on the same lanes.
   depths = [old_and_new_depth(w, args.data_dir) for w in wds]
   old_all, old_subset, new = (np.concatenate([d[i] for d in depths]) for i in range(3))
-  masks = np.concatenate([r["mask"] for r in result.per_lane])
+  masks = np.concatenate([r["mask"] for r in group.per_lane])
   examples = [files.Workdir(w).read_examples() for w in wds]
   mean = lambda d: table._stats(d, masks)[0]  # pylint: disable=protected-access
   hard = 1 - cols["cscore"]

@@ -155,6 +155,20 @@ CASES = [
     ("prediction depth from a model without embeddings",
      lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--config.model=plain",
                   "--config.depth.k=5"], "gives no embeddings"),
+    ("unknown score", ["--config.scores.names=('aum','cleanlab')"],
+     "unknown score 'cleanlab' in config.scores.names; valid choices: aum, data_map"),
+    ("score epoch beyond the run",
+     ["--config.scores.names=('el2n',)", "--config.scores.el2n_epochs=(20,)"],
+     "config.scores.el2n_epochs: epoch 20 is outside the run; valid: 0 "
+     "(initialization)..1"),
+    ("score epochs without the score", ["--config.scores.grand_epochs=(0,)"],
+     "grand needs both"),
+    ("threshold samples without AUM", ["--config.scores.threshold_samples=True"],
+     "add 'aum' to config.scores.names"),
+    ("threshold samples without a free class index",
+     lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--config.model=ten",
+                  "--config.scores.names=('aum',)", "--config.scores.threshold_samples=True"],
+     "needs a free class index: model ten must output num_classes + 1 = 11 logits"),
     ("npz data set missing arrays", lambda tmp: _npz(tmp, y_test=None),
      "missing arrays y_test"),
     ("npz data set of mismatched lengths",
@@ -223,8 +237,17 @@ class Seven(nn.Module):  # Seven logits, whatever the classes.
     return nn.Dense(7)(x.reshape(x.shape[0], -1))
 
 
+class Ten(nn.Module):  # Ten logits, whatever the classes.
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    return nn.Dense(10)(x.reshape(x.shape[0], -1))
+
+
 jaxmem.register_model("plain", Plain)
 jaxmem.register_model("seven", Seven)
+jaxmem.register_model("ten", Ten)
 
 
 def get_config():
@@ -246,7 +269,8 @@ IN_PROCESS = frozenset({
     "critical-sample step not finite", "evaluation every 0 epochs",
     "unknown history setting", "negative prediction-depth k", "zero epochs",
     "critical-sample search of no steps", "negative critical-sample radius",
-    "dropout rate of 1 or more"})
+    "dropout rate of 1 or more", "unknown score", "score epoch beyond the run",
+    "score epochs without the score", "threshold samples without AUM"})
 
 
 def config_of(args: list[str]):

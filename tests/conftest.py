@@ -23,24 +23,27 @@ os.environ.setdefault(
 
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(scope="session")
 def uninterrupted(tmp_path_factory):
   """tests.processes.SLOW_TINY trained from start to end, never interrupted."""
   from tests import processes  # pylint: disable=g-import-not-at-top
-  path = tmp_path_factory.mktemp("uninterrupted") / "run"
-  assert processes.finish(processes.start(path)) == 0
-  return path
+
+  def make(path):
+    assert processes.finish(processes.start(path)) == 0
+    assert processes.SCORE_RECORDS <= set(np.load(path / "examples.npz"))
+  return processes.made_once(tmp_path_factory, "uninterrupted", make)
 
 
 @pytest.fixture(scope="session")
 def uninterrupted_no_history(tmp_path_factory):
   """The same, with config.record_history=off."""
   from tests import processes  # pylint: disable=g-import-not-at-top
-  path = tmp_path_factory.mktemp("uninterrupted_no_history") / "run"
-  assert processes.finish(processes.start(path, "--config.record_history=off")) == 0
-  return path
+  return processes.made_once(tmp_path_factory, "uninterrupted_no_history", lambda path: (
+      processes.finish(processes.start(path, "--config.record_history=off")) == 0
+      or pytest.fail("the reference run failed")))
 
 
 @pytest.fixture

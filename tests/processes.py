@@ -22,13 +22,24 @@ from jaxmem.workdir import files
 # Wall-clock fields differ between any two runs, interrupted or not.
 TIMING = ("elapsed_s", "compile_s", "train_s", "checkpoint_s", "lane_examples_per_s")
 
-# Ten epochs of about 0.5 s each on 2 cores: long enough to interrupt.
+# Ten epochs of about 0.5 s each on 2 cores: long enough to interrupt. Every
+# per-example score is on (with AUM's threshold samples, and EL2N and GraNd at
+# the initialization and later), so that every resume test covers them.
 SLOW_TINY = ["--config.dataset=synthetic", "--config.synthetic.num_train=4096",
              "--config.synthetic.shape=(8,8,1)", "--config.model=mlp",
              "--config.mlp_widths=(256,)", "--config.num_seeds=2",
              "--config.grid.label_corruption=(0.0,1.0)", "--config.num_epochs=10",
              "--config.batch_size=16", "--config.checkpoint_every_epochs=2",
-             "--config.learning_rate=0.01"]
+             "--config.learning_rate=0.01",
+             "--config.scores.names=('aum','data_map','loss','entropy','el2n','grand')",
+             "--config.scores.el2n_epochs=(0,10)", "--config.scores.grand_epochs=(0,10)",
+             "--config.scores.threshold_samples=True"]
+
+
+# What SLOW_TINY's scores put in examples.npz (so resumes compare them).
+SCORE_RECORDS = {"aum", "margin", "aum_flagged", "threshold_sample", "confidence",
+                 "variability", "correctness", "mean_loss", "mean_entropy", "el2n_e0",
+                 "el2n_e10", "grand_e0", "grand_e10"}
 
 
 # One epoch of two small lanes: a finished run to read, in a few seconds.
@@ -164,3 +175,22 @@ def assert_same_results(a: pathlib.Path, b: pathlib.Path):
   pa, pb = final_params(a), final_params(b)
   for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
     np.testing.assert_array_equal(x, y)
+
+
+def made_once(tmp_path_factory, name: str, make) -> pathlib.Path:
+  """The folder `make(path)` fills, made once for the whole test run: under
+  pytest-xdist the workers share it (the first one makes it, under a lock,
+  the others wait and read it), so a reference run costs one training, not
+  one per worker. Tests only read it."""
+  import fcntl  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # This run's folder, above the workers' own.
+  path = root / "made_once" / name
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path.parent / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (path.parent / f"{name}.done").exists():
+      make(path)
+      (path.parent / f"{name}.done").touch()
+  return path

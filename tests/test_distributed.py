@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from jaxmem.workdir import files
@@ -81,9 +82,11 @@ def same_as(reference: pathlib.Path, workdir: pathlib.Path) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
   """ARGS on one process, never interrupted."""
-  path = tmp_path_factory.mktemp("one_process") / "run"
-  assert processes.finish(processes.start(path, args=ARGS)) == 0
-  return path
+  def make(path):
+    assert processes.finish(processes.start(path, args=ARGS)) == 0
+    with np.load(path / "examples.npz") as f:
+      assert processes.SCORE_RECORDS <= set(f)
+  return processes.made_once(tmp_path_factory, "distributed_reference", make)
 
 
 def test_two_processes_of_two_devices_give_the_results_of_one(reference, tmp_path):

@@ -105,8 +105,9 @@ def _tmpfs(path: pathlib.Path, size: str) -> pathlib.Path:
 
 @pytest.fixture
 def small_disk(tmp_path):
-  """A 20 MB filesystem, unmounted afterwards."""
-  yield _tmpfs(tmp_path / "disk", "20m")
+  """A 64 MB filesystem (SLOW_TINY's workdir takes about 25 MB), unmounted
+  afterwards."""
+  yield _tmpfs(tmp_path / "disk", "64m")
   subprocess.run(["umount", "-l", str(tmp_path / "disk")], check=False)
 
 

@@ -102,11 +102,15 @@ def test_evaluation_every_k_epochs_leaves_the_others_null(tmp_path):
 
 def test_the_registry_holds_the_measures_in_order_and_their_columns():
   assert [m.name for m in measures.ALL] == ["train_eval", "test_eval", "forgetting",
-                                            "learning", "critical", "depth"]
+                                            "learning", "critical", "depth", "aum",
+                                            "data_map", "loss", "entropy", "el2n", "grand"]
   names = [m.name for m in measures.enabled(tiny())]
   assert "critical" not in names and "depth" not in names
   assert {"critical", "depth"} <= {m.name for m in measures.enabled(
       tiny(**{"critical.every_epochs": 1, "depth.k": 3}))}
+  assert not {"aum", "el2n", "grand"} & set(names)  # Scores only when named.
+  scored = tiny(**{"scores.names": ("aum", "el2n"), "scores.el2n_epochs": (1,)})
+  assert [m.name for m in measures.enabled(scored)][-2:] == ["aum", "el2n"]
   columns = [c for m in measures.ALL for c in m.columns]
   assert len(columns) == len(set(columns)) and "critical_ratio" in columns
 
@@ -115,6 +119,9 @@ def test_history_is_auto_only_when_small():
   c = tiny(num_epochs=20)
   assert history.wanted(c, 4, 192, 64)
   assert not history.wanted(c, 1024, 50_000, 10_000)  # 2.2 GB.
+  # Presentation scores take 4 bytes each per lane, epoch and example.
+  assert history.wanted(c, 64, 50_000, 10_000)  # 141 MB.
+  assert not history.wanted(c, 64, 50_000, 10_000, num_scores=4)  # 1.16 GB.
   c.record_history = "off"
   assert not history.wanted(c, 4, 192, 64)
 

@@ -179,8 +179,14 @@ def test_open_gives_dataframes_of_the_files_and_each_lanes_network(mine, by_comm
     assert type(module).__name__ == "TwoLayer" and "params" in variables
     logits = results.predict(test_images, lane=lane)
     np.testing.assert_array_equal(np.argmax(logits, -1), ex["test_pred"][lane])
-  table = results.difficulty(k=5)
-  assert len(table) == 1500 and list(table["index"]) == list(ids)
+  table = results.difficulty(k=5)  # A table per labels distribution.
+  assert list(table.groupby("group", sort=False).size().items()) == [
+      ("clean labels", 1500), ("uniform label noise 0.5", 1500)]
+  assert list(table[table.group == "clean labels"]["index"]) == list(ids)
+  found = results.detection()  # Only the noisy group has corrupted labels.
+  assert set(found.group) == {"uniform label noise 0.5"}
+  assert list(found.score) == ["forgetting", "first_learned"]  # No scores recorded.
+  assert ((found.auroc_mean >= 0) & (found.auroc_mean <= 1)).all()
 
 
 def test_open_in_a_new_process_finds_the_sweep_files_own_model(by_command):

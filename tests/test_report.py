@@ -37,21 +37,69 @@ def test_report_tables_and_figures(corruption_run):
       assert len(final) == 2
       mean, std = 100 * np.mean(final), 100 * np.std(final, ddof=1)
       assert f"{mean:.2f} +- {std:.2f}" in text.split(f"| {level} | 2 |")[1].split("\n")[0]
-  for png in ("learning_curves", "corruption", "forgetting", "depth",
-              "examples_forgetting_mean"):
+  groups = {"clean labels": "clean_labels", "uniform label noise 0.5":
+            "uniform_label_noise_0_5", "random labels": "random_labels"}
+  pngs = ["learning_curves", "corruption"] + [
+      f"{tag}_{png}" for tag in groups.values()
+      for png in ("forgetting", "depth", "examples_forgetting_mean")]
+  for png in pngs:
     png = f"{path.name}_{png}.png"
     assert f"]({png})" in text
     assert (path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert "critical_ratio.png" not in text  # Not measured in this run.
-  # The per-example section links the difficulty table and shows its correlations.
+  # A per-example section per labels distribution, in the grid's order; each
+  # links the difficulty table and shows its own correlations.
+  titles = [l for l in text.splitlines() if l.startswith("## Per-example difficulty")]
+  assert titles == [f"## Per-example difficulty: {path.name}, {g}" for g in groups]
   assert "](../analysis/difficulty.csv)" in text
   assert (path / "analysis" / "difficulty.parquet").exists()
   cols = table.read_csv(path / "analysis" / "difficulty.csv")
-  rho = scipy.stats.spearmanr(cols["forgetting_mean"], cols["final_error"])[0]
-  row = next(l for l in text.splitlines() if l.startswith("| forgetting_mean |"))
-  header = next(l for l in text.splitlines() if l.startswith("| | forgetting_mean"))
-  cells = dict(zip(header.strip("|").split("|")[1:], row.strip("|").split("|")[1:]))
-  assert cells[" final_error "].strip() == f"{rho:+.2f}"
+  for group in groups:
+    section = text.split(f"{path.name}, {group}\n")[1].split("\n## ")[0]
+    mine = cols["group"] == group
+    rho = scipy.stats.spearmanr(cols["forgetting_mean"][mine], cols["final_error"][mine])[0]
+    row = next(l for l in section.splitlines() if l.startswith("| forgetting_mean |"))
+    header = next(l for l in section.splitlines() if l.startswith("| | forgetting_mean"))
+    cells = dict(zip(header.strip("|").split("|")[1:], row.strip("|").split("|")[1:]))
+    assert cells[" final_error "].strip() == f"{rho:+.2f}"
+    # Corrupted labels: a detection table; none for the clean ones.
+    assert ("| score | AUROC per lane |" in section) == (group != "clean labels")
+
+
+def test_the_table_pools_only_lanes_of_one_labels_distribution(corruption_run):
+  """Each group's forgetting is the mean over its own lanes only (computed
+  here from examples.npz); pooling every lane, as jaxmem 0.3.0 did, is the
+  explicit pool_all and differs."""
+  path, _ = corruption_run
+  ex = files.Workdir(path).read_examples()
+  level = np.repeat([0.0, 0.5, 1.0], 2)  # Grid-major, 2 seeds.
+  frame = jaxmem.open(path).difficulty()
+  for value, group in ((0.0, "clean labels"), (0.5, "uniform label noise 0.5"),
+                       (1.0, "random labels")):
+    mine = frame[frame.group == group]
+    expected = ex["forgetting"][level == value].mean(axis=0)
+    np.testing.assert_allclose(mine["forgetting_mean"], expected, rtol=1e-6)
+    assert (mine["lanes"] == 2).all()
+  pooled = jaxmem.open(path).difficulty(pool_all=True, out=str(path / "pooled"))
+  assert set(pooled.group) == {"all lanes"} and (pooled["lanes"] == 6).all()
+  np.testing.assert_allclose(pooled["forgetting_mean"], ex["forgetting"].mean(axis=0),
+                             rtol=1e-6)
+  clean = frame[frame.group == "clean labels"]["forgetting_mean"].to_numpy()
+  assert not np.allclose(pooled["forgetting_mean"], clean)
+
+
+def test_the_quickstarts_report_has_a_section_per_condition(tmp_path):
+  """The quickstart (two seeds, two epochs, 300 images): five conditions,
+  five per-example sections, not one pooled table."""
+  from jaxmem import sweeps  # pylint: disable=g-import-not-at-top
+  c = sweeps.load("quickstart")
+  c.num_seeds, c.num_epochs, c.train_size = 2, 2, 300
+  jaxmem.train(c, str(tmp_path / "quickstart"))
+  text = report.write([str(tmp_path / "quickstart")], k=5, critical_examples=0).read_text()
+  titles = [l.split(", ", 1)[1] for l in text.splitlines()
+            if l.startswith("## Per-example difficulty")]
+  assert titles == ["clean labels", "random labels", "clean labels, shuffled pixels",
+                    "clean labels, random pixels", "clean labels, gaussian"]
 
 
 def test_report_on_several_workdirs_needs_out_and_a_finished_run(corruption_run, tmp_path):
@@ -72,12 +120,14 @@ def test_a_sweeps_seeds_split_over_jobs_pool_into_the_table_of_one_run(tmp_path)
   md = report.write([str(tmp_path / "seeds_0_1"), str(tmp_path / "seeds_2_3")],
                        out=str(tmp_path / "pooled"), k=5)
   text = md.read_text()
-  assert text.count("## ") == 3 and "## Per-example difficulty: synthetic_pooled" in text
+  assert text.count("## ") == 3
+  assert "## Per-example difficulty: synthetic_pooled, clean labels" in text
   assert "pooled over 4 lanes of seeds_0_1, seeds_2_3" in text
   pooled = table.read_csv(tmp_path / "pooled" / "synthetic_pooled_analysis" / "difficulty.csv")
   report.write([str(tmp_path / "whole")], k=5)
   whole = table.read_csv(tmp_path / "whole" / "analysis" / "difficulty.csv")
   assert pooled.keys() == whole.keys() and "cscore" in whole
+  assert list(pooled.pop("group")) == list(whole.pop("group"))
   for key in whole:
     np.testing.assert_allclose(pooled[key], whole[key], rtol=1e-6, err_msg=key)
   assert np.isfinite(whole["cscore"]).sum() > 100  # Half of each lane's held out.

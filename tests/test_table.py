@@ -1,6 +1,7 @@
 """The difficulty table: columns on a design known by hand, ranks, and its files."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxmem.analysis import dynamics
@@ -99,8 +100,14 @@ def _small(examples):
   return out
 
 
-def test_ranks_and_spearman():
-  np.testing.assert_allclose(table.ranks(np.array([3.0, 1.0, 3.0, 2.0])), [3.5, 1, 3.5, 2])
+def test_spearman_is_pandas_with_ties_and_gaps():
+  rng = np.random.default_rng(0)
+  a = rng.integers(0, 5, 300).astype(float)  # Many ties.
+  b = a + rng.integers(0, 3, 300)
+  a[::17], b[::23] = np.nan, np.inf  # Rows either lacks are left out.
+  keep = np.isfinite(a) & np.isfinite(b)
+  expected = pd.Series(a[keep]).corr(pd.Series(b[keep]), method="spearman")
+  assert table.spearman(a, b) == pytest.approx(expected, rel=1e-12)
   a = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
   assert table.spearman(a, a ** 3) == pytest.approx(1.0)
   assert table.spearman(a, -a) == pytest.approx(-1.0)
@@ -113,9 +120,11 @@ def test_ranks_and_spearman():
 
 def test_written_csv_and_parquet_round_trip(tmp_path):
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
-  cols = dict(index=np.array([4, 7]), cscore=np.array([0.25, np.nan]))
+  cols = table.stack({"clean labels, shuffled pixels": dict(
+      index=np.array([4, 7]), cscore=np.array([0.25, np.nan]))})
   csv_path, parquet_path = table.write(cols, tmp_path)
   back = table.read_csv(csv_path)
+  assert list(back["group"]) == ["clean labels, shuffled pixels"] * 2  # Quoted.
   np.testing.assert_array_equal(back["index"], [4, 7])
   assert back["cscore"][0] == 0.25 and np.isnan(back["cscore"][1])
   parquet = pq.read_table(parquet_path).to_pydict()

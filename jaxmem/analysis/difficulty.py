@@ -1,16 +1,19 @@
-"""Per-example analysis of finished runs: the difficulty table and its correlations.
+"""Per-example analysis of finished runs: difficulty tables, correlations, detection.
 
   jaxmem analyze --workdir=runs/a
   jaxmem analyze --workdir=runs/a --workdir=runs/b --out=analysis/ab
 
 For each workdir, computes on the device what needs the trained networks
 (prediction depth; which examples are critical at the end) and caches it in
-`<workdir>/analysis/lanes.npz`; then pools the lanes of every workdir (all over
-the same training set) into one difficulty table (`difficulty.csv`,
-`difficulty.parquet`, see jaxmem.analysis.table) with the Spearman
-correlations between its hardness measures (`correlations.json`), written to
-`<workdir>/analysis/` or, for several workdirs, `--out`. The command and its
-flags live in jaxmem.commands.analyze.
+`<workdir>/analysis/`; then, per group of lanes that trained on the same
+labels distribution and inputs (over every workdir, all over the same
+training set), one difficulty table (see jaxmem.analysis.table), the Spearman
+correlations between its hardness measures and, where labels were
+corrupted, how well each score finds them (jaxmem.analysis.detection).
+Written to `<workdir>/analysis/` or, for several workdirs, `--out`:
+`difficulty.csv` and `difficulty.parquet` (a `group` column first),
+`correlations.json` and `detection.json` by group. The command and its flags
+live in jaxmem.commands.analyze.
 """
 
 import collections
@@ -30,19 +33,45 @@ from jaxmem import errors
 from jaxmem import execution
 from jaxmem import measures
 from jaxmem import models
+from jaxmem.analysis import detection as detection_lib
 from jaxmem.analysis import table
 from jaxmem.workdir import files
 
 
 @dataclasses.dataclass
-class Analysis:
-  """What `run` computed and where it wrote it."""
-  folder: pathlib.Path
+class Group:
+  """The analysis of one group of lanes (table.group_name: lanes trained on
+  the same labels distribution and inputs)."""
+  name: str
   columns: dict[str, np.ndarray]  # The difficulty table.
   names: list[str]  # The hardness measures correlated, in matrix order.
   correlations: np.ndarray  # float [K, K] Spearman correlations.
-  per_lane: list[dict[str, np.ndarray]]  # Per workdir: table.per_lane().
+  per_lane: list[dict[str, np.ndarray]]  # Per workdir with lanes here: table.per_lane().
+  lanes: list[np.ndarray]  # Per workdir: the lane ids in this group.
+  detection: "detection_lib.Detection | None" = None  # With corrupted labels.
   comparison: "Comparison | None" = None  # With published scores (--compare).
+
+
+@dataclasses.dataclass
+class Analysis:
+  """What `analyze` computed, per group of lanes, and where it wrote it."""
+  folder: pathlib.Path
+  groups: list[Group]
+
+  def group(self, name: str | None = None) -> Group:
+    """The group `name`, or with None the only one.
+
+    Raises:
+      UserError: no such group, or None where there are several.
+    """
+    names = [g.name for g in self.groups]
+    if name is None and len(names) == 1:
+      return self.groups[0]
+    if name not in names:
+      raise errors.UserError(
+          f"group {name!r}: valid groups of this analysis: {', '.join(names)}"
+          + ("" if name else " (or pool_all=True for one table of every lane)"))
+    return self.groups[names.index(name)]
 
 
 def lane_measures(path: pathlib.Path, data_dir=None, k: int = 30,
@@ -208,13 +237,27 @@ def check_flags(paths: list[str], out: str | None, k: int,
           f"(the training examples of {path})")
 
 
-def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
-            critical_examples: int | None = None, compare_with: str | None = None
-            ) -> Analysis:
-  """Analyses finished workdirs over the same training set; writes the table.
+def lane_groups(path, pool_all: bool = False) -> np.ndarray:
+  """Each lane's group (table.group_name) from a workdir's config.json: its
+  labels distribution (level and kind) and inputs; object [L]."""
+  described = files.Workdir(path).read_json("config.json")
+  kind = described["config"]["label_corruption_kind"]
+  return np.array(["all lanes" if pool_all else table.group_name(
+      lane["resolved"]["label_corruption"], kind, lane["resolved"]["input_corruption"])
+                   for lane in described["lanes"]], dtype=object)
 
-  Writes only under `out` when it is given (caches included), else under
-  <workdir>/analysis.
+
+def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30,
+            critical_examples: int | None = None, compare_with: str | None = None,
+            pool_all: bool = False) -> Analysis:
+  """Analyses finished workdirs over the same training set; writes the tables.
+
+  One difficulty table, correlation matrix and (where labels were corrupted)
+  detection table per group of lanes that trained on the same labels
+  distribution and inputs; `pool_all` pools every lane into one group
+  instead. Writes only under `out` when it is given (caches included), else
+  under <workdir>/analysis: difficulty.csv/.parquet (a `group` column first),
+  correlations.json and detection.json (by group).
   """
   check_flags(paths, out, k, critical_examples)
   if compare_with and not pathlib.Path(compare_with).is_file():
@@ -227,48 +270,71 @@ def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30
     raise errors.UserError(
         "the workdirs train on different data sets; analyse them separately")
   num_classes = workdirs[0].read_json("config.json")["dataset"]["num_classes"]
-  runs, holdout = [], collections.defaultdict(list)
+  runs, groups = [], []
   for i, (wd, ex) in enumerate(zip(workdirs, examples)):
     cache = pathlib.Path(out) / "cache" / f"{i}_{wd.path.name}" if out else None
     found = lane_measures(wd.path, data_dir, k, critical_examples, cache)
     runs.append(table.per_lane(ex, found["depth"], found["critical"]))
-    if ex["in_subset"].all():
+    groups.append(lane_groups(wd.path, pool_all))
+  results = [_group(name, workdirs, examples, runs, groups, num_classes)
+             for name in dict.fromkeys(g for lanes in groups for g in lanes)]
+  folder = pathlib.Path(out) if out else workdirs[0].path / "analysis"
+  try:
+    table.write(table.stack({g.name: g.columns for g in results}), folder)
+  except OSError as e:
+    raise errors.UserError(f"{errors.filesystem(e, 'cannot write')}; pass "
+                           "--out=DIR to write the analysis elsewhere") from None
+  by_group = lambda fn: {g.name: fn(g) for g in results}
+  _write(folder, "correlations.json", (files.dumps(dict(
+      workdirs=[str(wd.path) for wd in workdirs], groups=by_group(
+          lambda g: dict(measures=g.names, spearman=g.correlations)))) + "\n").encode())
+  _write(folder, "detection.json", (files.dumps(dict(
+      workdirs=[str(wd.path) for wd in workdirs], groups=by_group(
+          lambda g: dataclasses.asdict(g.detection) if g.detection else None)))
+                                    + "\n").encode())
+  if compare_with:
+    for g in results:
+      g.comparison = compare(g.columns, compare_with)
+    _write(folder, "comparison.json", (files.dumps(dict(
+        published=str(compare_with), groups=by_group(
+            lambda g: dataclasses.asdict(g.comparison)))) + "\n").encode())
+  return Analysis(folder=folder, groups=results)
+
+
+def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Group:
+  """One group's table, correlations and detection, from the lanes of every
+  workdir in it."""
+  lanes = [np.flatnonzero(g == name) for g in groups]
+  per_lane = [table.lanes_of(r, g == name) for r, g in zip(runs, groups)
+              if (g == name).any()]
+  holdout = collections.defaultdict(list)
+  for wd, ex, keep in zip(workdirs, examples, lanes):
+    if not len(keep) or ex["in_subset"][keep].all():
       continue
-    if (ex["labels"] != ex["labels"][:1]).any():
+    if (ex["labels"][keep] != ex["labels"][keep][:1]).any():
       logging.warning(
           "%s: lanes train on different labels (corruption_draw='per_seed'), so "
           "held-out accuracy is judged on each lane's own labels; for C-scores "
           "of one noisy data set use corruption_draw='shared'", wd.path)
-    live = ex["diverged_epoch"] < 0
+    live = keep[ex["diverged_epoch"][keep] < 0]
     # Workdirs of one subset ratio (a sweep's seeds split over jobs) are one
     # estimate of the held-out accuracy at that ratio: their lanes pool.
     ratio = wd.read_json("config.json")["config"]["subset_ratio"]
     holdout[ratio].append((ex["train_correct"][live], ex["in_subset"][live]))
   holdout_runs = [tuple(np.concatenate(part) for part in zip(*parts))
                   for _, parts in sorted(holdout.items())]
-  cols = table.build(runs, examples[0]["train_index"], examples[0]["clean_labels"],
+  cols = table.build(per_lane, examples[0]["train_index"], examples[0]["clean_labels"],
                      num_classes, holdout_runs)
   if "cscore" in cols and np.isnan(cols["cscore"]).any():
-    logging.warning("%d of %d examples were held out by no lane: their C-score is "
-                    "NaN (more lanes, or a smaller subset ratio, cover them)",
+    logging.warning("%s: %d of %d examples were held out by no lane: their C-score "
+                    "is NaN (more lanes, or a smaller subset ratio, cover them)", name,
                     int(np.isnan(cols["cscore"]).sum()), len(cols["cscore"]))
   names, matrix = table.correlations(cols)
-  folder = pathlib.Path(out) if out else workdirs[0].path / "analysis"
-  try:
-    table.write(cols, folder)
-  except OSError as e:
-    raise errors.UserError(f"{errors.filesystem(e, 'cannot write')}; pass "
-                           "--out=DIR to write the analysis elsewhere") from None
-  _write(folder, "correlations.json", (files.dumps(dict(
-      workdirs=[str(wd.path) for wd in workdirs], measures=names,
-      spearman=matrix)) + "\n").encode())
-  compared = None
-  if compare_with:
-    compared = compare(cols, compare_with)
-    _write(folder, "comparison.json", (files.dumps(dict(
-        published=str(compare_with), **dataclasses.asdict(compared))) + "\n").encode())
-  return Analysis(folder=folder, columns=cols, names=names, correlations=matrix,
-                  per_lane=runs, comparison=compared)
+  pooled = {k: np.concatenate([r[k] for r in per_lane]) for k in per_lane[0]
+            if all(k in r for r in per_lane)}
+  return Group(name=name, columns=cols, names=names, correlations=matrix,
+               per_lane=per_lane, lanes=lanes,
+               detection=detection_lib.detect(pooled, cols.get("cscore")))
 
 
 def correlation_table(names: list[str], matrix: np.ndarray) -> str:
@@ -328,7 +394,7 @@ def compare(cols: dict[str, np.ndarray], path, seed: int = 0) -> Comparison:
   for c in np.unique(cols["clean_label"]):
     members = np.flatnonzero(cols["clean_label"] == c)
     shuffled[members] = published[rng.permutation(members)]
-  names = [n for n in table.HARDNESS if n in cols and np.isfinite(cols[n]).sum() >= 3
+  names = [n for n in table.hardness(cols) if np.isfinite(cols[n]).sum() >= 3
            and np.nanstd(cols[n]) > 0]
   return Comparison(
       matched=len(index), names=names, label_agreement=agree,

@@ -4,8 +4,15 @@ Measures come per lane first ([L, N], with a mask of the lanes that count for
 each example), so that the lanes of several runs over the same training set
 (e.g. runs of different subset ratios) pool into one table. Training-history
 measures count only the lanes that trained on the example and did not
-diverge; hold-out measures (`holdout`) the lanes that did not train on it.
-They are read from examples.npz's accumulators (jaxmem.measures).
+diverge (and not where the lane made it an AUM threshold sample); hold-out
+measures (`holdout`) the lanes that did not train on it. They are read from
+examples.npz's accumulators (jaxmem.measures).
+
+An example's difficulty is a property of one data distribution, so a table
+pools only the lanes of one group: lanes that trained on the same labels
+distribution and inputs (`group_name`). jaxmem.analysis.difficulty builds one
+table per group; lanes that differ only in seed, hyperparameters, subset or
+model pool, as Jiang et al. (2021) pool C-scores over subsets and seeds.
 
 Columns (mean and std are over the lanes that count):
   index, clean_label       the example's index in its official order, its label;
@@ -34,13 +41,24 @@ Columns (mean and std are over the lanes that count):
                            estimate; NaN where no lane held it out;
   cscore_runs, heldout_lanes  the ratios and lanes that held it out (coverage);
   memorization/se          accuracy when trained on minus when held out
-                           (Feldman & Zhang 2020), averaged over those ratios.
+                           (Feldman & Zhang 2020), averaged over those ratios;
+  aum_mean/std             area under the margin (Pleiss et al. 2020);
+  aum_flagged_frac         lanes whose threshold samples flag it;
+  confidence_mean/std, variability_mean/std, correctness_mean
+                           data maps (Swayamdipta et al. 2020);
+  loss_mean/std, entropy_mean/std   over its presentations;
+  el2n_e{E}_mean/std, grand_e{E}_mean/std   EL2N and GraNd after epoch E (Paul
+                           et al. 2021; E = 0: at initialization), the mean
+                           over lanes being their average over initializations.
+The scores are in jaxmem.measures.scores, where a run records them.
 """
 
 import csv
+import io
 import pathlib
 
 import numpy as np
+import scipy.stats
 
 from jaxmem.analysis import holdout
 from jaxmem.workdir import files
@@ -49,7 +67,33 @@ from jaxmem.workdir import files
 HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "first_correct_mean": 1,
             "settled_mean": 1, "cumulative_acc_mean": -1, "error_epoch1": 1,
             "final_error": 1, "depth_mean": 1, "critical_frac": 1, "cscore": -1,
-            "memorization": 1}
+            "memorization": 1, "aum_mean": -1, "confidence_mean": -1,
+            "correctness_mean": -1, "loss_mean": 1, "entropy_mean": 1}
+# Scores recorded at chosen epochs (el2n_e{E}_mean...) grow with difficulty.
+HARDNESS_PREFIXES = ("el2n_e", "grand_e")
+# The scores' per-lane records: {examples.npz record: table name}.
+SCORES = {"aum": "aum", "confidence": "confidence", "variability": "variability",
+          "mean_loss": "loss", "mean_entropy": "entropy"}
+
+
+def hardness(cols: dict) -> dict[str, int]:
+  """The columns of `cols` that rank difficulty, with their signs."""
+  found = {n: s for n, s in HARDNESS.items() if n in cols}
+  found.update({n: 1 for n in cols if n.startswith(HARDNESS_PREFIXES)
+                and n.endswith("_mean")})
+  return found
+
+
+def group_name(label_corruption: float, kind: str, input_corruption: str) -> str:
+  """A group of lanes: its labels distribution and inputs, in words."""
+  if label_corruption == 0:
+    labels = "clean labels"
+  elif label_corruption == 1 and kind == "uniform":
+    labels = "random labels"
+  else:
+    labels = f"{kind} label noise {label_corruption:g}"
+  return labels if input_corruption == "none" else \
+      f"{labels}, {input_corruption.replace('_', ' ')}"
 
 
 def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
@@ -70,7 +114,10 @@ def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
   never = lambda x: np.where(x > 0, x, epochs + 1).astype(np.float64)
   live = examples["diverged_epoch"] < 0
   epoch1 = examples["correct_epoch1"].astype(np.float64)
-  out = dict(mask=examples["in_subset"] & live[:, None],
+  mask = examples["in_subset"] & live[:, None]
+  if "threshold_sample" in examples:
+    mask = mask & ~examples["threshold_sample"]
+  out = dict(mask=mask,
              labels=examples["labels"], corrupted=examples["corrupted"],
              forgetting=examples["forgetting"],
              unforgettable=examples["ever_learned"] & (examples["forgetting_events"] == 0),
@@ -90,7 +137,22 @@ def per_lane(examples: dict[str, np.ndarray], depth: np.ndarray | None = None,
     critical = np.where(found >= 0, found, np.nan)
   if critical is not None:
     out["critical"] = critical
+  for record, name in SCORES.items():
+    if record in examples:
+      out[name] = examples[record]
+  if "aum_flagged" in examples:
+    out["aum_flagged"] = examples["aum_flagged"]
+  if "correctness" in examples:
+    out["correctness"] = examples["correctness"]
+  for record in examples:
+    if record.startswith(("el2n_e", "grand_e")):
+      out[record] = examples[record]
   return out
+
+
+def lanes_of(per_lane: dict, keep: np.ndarray) -> dict:
+  """per_lane()'s measures of the lanes in `keep` (bool [L])."""
+  return {k: v[keep] for k, v in per_lane.items()}
 
 
 def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,21 +181,26 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
   pooled = {k: np.concatenate([r[k] for r in runs]) for k in runs[0]
             if all(k in r for r in runs)}
   mask = pooled["mask"]
-  counts = np.zeros((len(index), num_classes), np.int64)
+  classes = max(num_classes, int(pooled["labels"].max()) + 1)  # Threshold samples' too.
+  counts = np.zeros((len(index), classes), np.int64)
   for labels in pooled["labels"]:
     counts[np.arange(len(index)), labels] += 1
   cols = dict(index=np.asarray(index), clean_label=np.asarray(clean_labels),
               trained_label=counts.argmax(axis=1),
               corrupted_frac=pooled["corrupted"].mean(axis=0),
               lanes=mask.sum(axis=0))
-  for name in ("forgetting", "first_learned", "first_correct", "settled", "depth"):
+  at_epochs = [k for k in pooled if k.startswith(("el2n_e", "grand_e"))]
+  for name in ("forgetting", "first_learned", "first_correct", "settled", "depth",
+               *SCORES.values(), *at_epochs):
     if name in pooled:
       cols[f"{name}_mean"], cols[f"{name}_std"] = _stats(pooled[name], mask)
   for name, column in (("unforgettable", "unforgettable_frac"),
                        ("cumulative_acc", "cumulative_acc_mean"),
                        ("error_epoch1", "error_epoch1"),
                        ("final_error", "final_error"),
-                       ("critical", "critical_frac")):
+                       ("critical", "critical_frac"),
+                       ("aum_flagged", "aum_flagged_frac"),
+                       ("correctness", "correctness_mean")):
     if name in pooled:
       cols[column] = _stats(pooled[name], mask)[0]
   if holdout_runs:
@@ -156,29 +223,14 @@ def _mean_over_runs(values: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.
   return np.where(count > 0, mean, np.nan), np.where(count > 0, err, np.nan)
 
 
-def ranks(x: np.ndarray) -> np.ndarray:
-  """float [N]: ranks from 1, ties sharing their average rank."""
-  x = np.asarray(x, np.float64)
-  order = np.argsort(x, kind="stable")
-  sorted_x = x[order]
-  starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-  ends = np.r_[starts[1:], len(x)]
-  average = (starts + ends + 1) / 2.0  # Mean of the 1-based ranks start+1..end.
-  out = np.empty(len(x))
-  out[order] = np.repeat(average, ends - starts)
-  return out
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-  """Spearman rank correlation over the rows where both are finite."""
+  """Spearman rank correlation (SciPy's, ties at their average rank) over the
+  rows where both are finite; NaN for fewer than 3 rows or a constant side."""
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   keep = np.isfinite(a) & np.isfinite(b)
-  if keep.sum() < 3:
+  if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
     return float("nan")
-  ra, rb = ranks(a[keep]), ranks(b[keep])
-  if ra.std() == 0 or rb.std() == 0:
-    return float("nan")
-  return float(np.corrcoef(ra, rb)[0, 1])
+  return float(scipy.stats.spearmanr(a[keep], b[keep]).statistic)
 
 
 def correlations(cols: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
@@ -191,11 +243,28 @@ def correlations(cols: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
   Returns:
     (names, float [K, K] matrix).
   """
-  names = [n for n in HARDNESS if n in cols and np.isfinite(cols[n]).sum() >= 3
+  signs = hardness(cols)
+  names = [n for n in signs if np.isfinite(cols[n]).sum() >= 3
            and np.nanstd(cols[n]) > 0]  # A constant measure ranks nothing.
-  matrix = np.array([[spearman(HARDNESS[a] * cols[a], HARDNESS[b] * cols[b])
-                      for b in names] for a in names])
+  matrix = np.array([[spearman(signs[a] * cols[a], signs[b] * cols[b])
+                      for b in names] for a in names]).reshape(len(names), len(names))
   return names, matrix
+
+
+def stack(tables: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  """One table of several groups' tables: a `group` column first, then every
+  column any group has (NaN where a group lacks it)."""
+  names = list(dict.fromkeys(n for cols in tables.values() for n in cols))
+  out = {"group": np.concatenate([np.full(len(cols["index"]), g, dtype=object)
+                                  for g, cols in tables.items()])}
+  for n in names:
+    if all(n in cols for cols in tables.values()):
+      out[n] = np.concatenate([cols[n] for cols in tables.values()])
+    else:
+      out[n] = np.concatenate([np.asarray(cols[n], np.float64) if n in cols else
+                               np.full(len(cols["index"]), np.nan)
+                               for cols in tables.values()])
+  return out
 
 
 def write(cols: dict[str, np.ndarray], folder: pathlib.Path) -> list[pathlib.Path]:
@@ -204,10 +273,11 @@ def write(cols: dict[str, np.ndarray], folder: pathlib.Path) -> list[pathlib.Pat
   import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
   folder.mkdir(parents=True, exist_ok=True)
   names = list(cols)
-  rows = zip(*(cols[n].tolist() for n in names))
-  text = [",".join(names)] + [",".join(_cell(v) for v in row) for row in rows]
-  csv_path = files.write_owned(folder, "difficulty.csv",
-                                 ("\n".join(text) + "\n").encode())
+  text = io.StringIO()
+  writer = csv.writer(text, lineterminator="\n")
+  writer.writerow(names)
+  writer.writerows([_cell(v) for v in row] for row in zip(*(cols[n].tolist() for n in names)))
+  csv_path = files.write_owned(folder, "difficulty.csv", text.getvalue().encode())
   buffer = pa.BufferOutputStream()
   pq.write_table(pa.table({n: np.asarray(cols[n]) for n in names}), buffer)
   parquet_path = files.write_owned(folder, "difficulty.parquet",
@@ -222,8 +292,10 @@ def _cell(value) -> str:
 
 
 def read_csv(path: pathlib.Path) -> dict[str, np.ndarray]:
-  """Reads difficulty.csv back into float columns (empty cells are NaN)."""
-  with open(path) as f:
+  """Reads difficulty.csv back: `group` as text, the rest as floats (empty
+  cells are NaN)."""
+  with open(path, newline="") as f:
     rows = list(csv.reader(f))
-  return {name: np.array([float(r[i]) if r[i] else np.nan for r in rows[1:]])
+  return {name: np.array([r[i] for r in rows[1:]], dtype=object) if name == "group"
+          else np.array([float(r[i]) if r[i] else np.nan for r in rows[1:]])
           for i, name in enumerate(rows[0])}

@@ -33,29 +33,43 @@ _COMPARE = flags.DEFINE_string(
     "table with them and writes Spearman correlations, with a within-class "
     "shuffled control (comparison.json).")
 
+_POOL_ALL = flags.DEFINE_bool(
+    "pool_all", False, "Pool every lane into one table, whatever labels and "
+    "inputs it trained on (default: one table per group of lanes trained on the "
+    "same labels distribution and inputs, since an example's difficulty belongs "
+    "to one distribution).")
+
+
 def analysis_args(argv: list[str], what: str) -> dict:
   """The analysis flags, shared by `jaxmem report`."""
   common.no_arguments(argv)
   if not _WORKDIR.value:
     common.fail(f"{what} needs --workdir=W (one or more)")
   return dict(out=_OUT.value, data_dir=_DATA_DIR.value, k=_KNN_K.value,
-              critical_examples=_CRITICAL_EXAMPLES.value)
+              critical_examples=_CRITICAL_EXAMPLES.value, pool_all=_POOL_ALL.value)
 
 
 def main(argv: list[str]) -> None:
   args = analysis_args(argv, "an analysis")
-  from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from jaxmem.analysis import detection
+  from jaxmem.analysis import difficulty
   try:
     result = difficulty.analyze(_WORKDIR.value, compare_with=_COMPARE.value, **args)
   except errors.UserError as e:
     common.fail(e)
-  print("Spearman rank correlations between hardness measures (larger = harder):\n"
-        f"{difficulty.correlation_table(result.names, result.correlations)}\n\n"
-        f"difficulty table and correlations written to {result.folder}/")
-  if result.comparison is not None:
-    print(f"\nagainst {_COMPARE.value} ({result.comparison.matched} examples, "
-          f"labels agreeing on {100 * result.comparison.label_agreement:.1f}%):\n"
-          f"{difficulty.comparison_table(result.comparison)}")
+  for group in result.groups:
+    print(f"## {group.name}\n\nSpearman rank correlations between hardness measures "
+          f"(larger = harder):\n{difficulty.correlation_table(group.names, group.correlations)}\n")
+    if group.detection is not None:
+      print("Finding the corrupted labels (AUROC, average precision):\n"
+            f"{detection.markdown(group.detection)}\n")
+    if group.comparison is not None:
+      print(f"against {_COMPARE.value} ({group.comparison.matched} examples, labels "
+            f"agreeing on {100 * group.comparison.label_agreement:.1f}%):\n"
+            f"{difficulty.comparison_table(group.comparison)}\n")
+  print(f"{len(result.groups)} group(s) of lanes: {', '.join(g.name for g in result.groups)}"
+        f"\ndifficulty table, correlations and detection written to {result.folder}/")
 
 
 def run() -> None:

@@ -16,11 +16,13 @@ from jaxmem.measures import depth
 from jaxmem.measures import evaluation
 from jaxmem.measures import forgetting
 from jaxmem.measures import learning
+from jaxmem.measures import scores
 
 Measure, Context = base.Measure, base.Context
 
 ALL: tuple[Measure, ...] = (*evaluation.MEASURES, *forgetting.MEASURES,
-                            *learning.MEASURES, *critical.MEASURES, *depth.MEASURES)
+                            *learning.MEASURES, *critical.MEASURES, *depth.MEASURES,
+                            *scores.MEASURES)
 REGISTRY: dict[str, Measure] = {m.name: m for m in ALL}
 assert len(REGISTRY) == len(ALL), "two measures share a name"
 

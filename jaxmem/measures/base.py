@@ -28,10 +28,16 @@ class Context:
 
   def __init__(self, task: steps.Task, data: steps.Data, lane: lanes.Lane,
                state: steps.TrainState, epoch: jax.Array,
-               presented: jax.Array | None = None):
+               presented: jax.Array | None = None,
+               scores: dict[str, jax.Array] | None = None):
     self.task, self.data, self.lane, self.state = task, data, lane, state
-    self.epoch = epoch  # int32 [], 1-based: the epoch just trained.
+    # int32 [], the epoch just trained (1-based); 0 before training, for the
+    # measures due at the initialization.
+    self.epoch = epoch
     self.presented = presented  # int8 [N]: 1, 0, -1 not presented (in_epoch).
+    # {name: float32 [N]}: task.presentation_scores at each example's
+    # presentation, NaN where not presented (in_epoch).
+    self.scores = scores
     self._evaluated = {}
 
   def evaluate(self, split: str) -> dict[str, jax.Array]:
@@ -48,7 +54,8 @@ class Measure:
   Attributes:
     name: its key in REGISTRY and in the state's accumulators.
     enabled: config -> whether a run records it.
-    due: (config, epoch 1-based) -> whether it runs after that epoch.
+    due: (config, epoch) -> whether it runs after that epoch (1-based), or
+      at the initialization (epoch 0, before training; after-epoch measures).
     init: Task -> its accumulators for one lane (a pytree; {} for none).
     update: (Context, accumulators) -> (accumulators, {name: float32 []} sums).
     columns: the metrics.jsonl columns it fills (null on epochs not due).
@@ -69,8 +76,13 @@ class Measure:
 
 
 def every_epoch(config, epoch: int) -> bool:
-  del config, epoch
-  return True
+  del config
+  return epoch >= 1
+
+
+def at_epochs(key: str):
+  """A cadence: the epochs listed in config.scores[key] (0: initialization)."""
+  return lambda config, epoch: epoch in tuple(config.scores[key])
 
 
 def final(config, epoch: int) -> bool:

@@ -138,7 +138,7 @@ def search_key(lane: lanes.Lane, epoch) -> jax.Array:
 
 def _due(config, epoch: int) -> bool:
   every = config.critical.every_epochs
-  return bool(every) and (epoch % every == 0 or epoch == config.num_epochs)
+  return bool(every) and epoch >= 1 and (epoch % every == 0 or epoch == config.num_epochs)
 
 
 def _init(task):

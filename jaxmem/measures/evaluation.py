@@ -16,7 +16,8 @@ from jaxmem.measures.base import Measure
 
 def due(config, epoch: int) -> bool:
   """Every eval_every_epochs epochs, and after the last."""
-  return epoch % config.eval_every_epochs == 0 or epoch == config.num_epochs
+  return epoch >= 1 and (epoch % config.eval_every_epochs == 0
+                        or epoch == config.num_epochs)
 
 
 def _train_update(ctx, acc):

@@ -9,9 +9,11 @@ grid point), learning curves per grid point (Zhang et al. 2017, Fig. 1a), the
 critical sample ratio over training when measured (Arpit et al. 2017), and for
 runs that sweep label corruption, test error and time to fit against the level
 (Fig. 1c, 1b). Per example, pooled over the workdirs when they share a training
-set (else per workdir): the difficulty table of jaxmem.analysis, the rank
-correlations of its measures, histograms of forgetting events and prediction
-depth, and grids of the easiest and hardest examples. The command and its flags
+set (else per workdir), one section per group of lanes that trained on the
+same labels distribution and inputs: the difficulty table of jaxmem.analysis,
+the rank correlations of its measures, how well each score finds corrupted
+labels, histograms of forgetting events and prediction depth, and grids of the
+easiest and hardest examples. The command and its flags
 live in jaxmem.commands.report.
 """
 
@@ -20,12 +22,14 @@ import json
 import math
 import os
 import pathlib
+import re
 
 from absl import logging
 import numpy as np
 
 from jaxmem import errors
 from jaxmem import results
+from jaxmem.analysis import detection
 from jaxmem.analysis import difficulty
 from jaxmem.analysis import table
 from jaxmem.report import figures
@@ -56,41 +60,52 @@ def _images(run: results.Results, data_dir) -> np.ndarray:
 
 def _examples_section(runs: list[results.Results], folder: pathlib.Path, name: str,
                       out: bool, **analysis_args) -> list[str]:
-  """Per-example difficulty of `runs` (one training set), pooled over their lanes."""
+  """Per-example difficulty of `runs` (one training set): one section per
+  group of lanes trained on the same labels distribution and inputs."""
   result = difficulty.analyze([str(r.path) for r in runs],
-                       out=str(folder / f"{name}_analysis") if out else None,
-                       **analysis_args)
-  cols = result.columns
-  pooled = {k: np.concatenate([r[k] for r in result.per_lane])
-            for k in ("forgetting", "corrupted", "mask", "depth")
-            if all(k in r for r in result.per_lane)}
-  written = [figures.forgetting_histogram(name, pooled["forgetting"], pooled["corrupted"],
-                                          pooled["mask"], folder)]
-  if "depth" in pooled:
-    written.append(figures.depth_histogram(name, pooled["depth"], pooled["corrupted"],
-                                           pooled["mask"], folder))
-  measure = "cscore" if "cscore" in cols else "forgetting_mean"
-  written.append(figures.example_grid(name, _images(runs[0], analysis_args.get("data_dir")),
-                                      cols, measure, table.HARDNESS[measure], folder))
+                              out=str(folder / f"{name}_analysis") if out else None,
+                              **analysis_args)
   table_link = os.path.relpath(result.folder / "difficulty.csv", folder)
-  coverage = ""
-  if "cscore" in cols:
-    uncovered = int(np.isnan(cols["cscore"]).sum())
-    coverage = (f" C-score coverage: every example was held out by "
-                f"{int(cols['heldout_lanes'].min())} to "
-                f"{int(cols['heldout_lanes'].max())} lanes" if not uncovered else
-                f" C-score coverage: {uncovered} examples were held out by no lane "
-                "(their C-score is NaN)")
-    coverage += f", over {int(cols['cscore_runs'].max())} run(s)."
-  return ([f"## Per-example difficulty: {name}", "",
-           f"{len(cols['index'])} training examples, pooled over "
-           f"{len(pooled['mask'])} lanes of "
-           f"{', '.join(r.name for r in runs)}. The table, one row per example: "
-           f"[difficulty.csv]({table_link}) (and .parquet).{coverage}",
-           "", "Spearman rank correlations between hardness measures (each signed so "
-           "that larger is harder; C-score enters as 1 - C-score):", "",
-           difficulty.correlation_table(result.names, result.correlations), ""]
-          + [line for n in written for line in (f"![{n}]({n})", "")])
+  images = None
+  parts = []
+  for group in result.groups:
+    cols, tag = group.columns, f"{name}_{re.sub(r'[^a-z0-9]+', '_', group.name.lower())}"
+    pooled = {k: np.concatenate([r[k] for r in group.per_lane])
+              for k in ("forgetting", "corrupted", "mask", "depth")
+              if all(k in r for r in group.per_lane)}
+    written = [figures.forgetting_histogram(tag, pooled["forgetting"], pooled["corrupted"],
+                                            pooled["mask"], folder)]
+    if "depth" in pooled:
+      written.append(figures.depth_histogram(tag, pooled["depth"], pooled["corrupted"],
+                                             pooled["mask"], folder))
+    measure = "cscore" if "cscore" in cols else "forgetting_mean"
+    if images is None:
+      images = _images(runs[0], analysis_args.get("data_dir"))
+    written.append(figures.example_grid(tag, images, cols, measure,
+                                        table.HARDNESS[measure], folder))
+    coverage = ""
+    if "cscore" in cols:
+      uncovered = int(np.isnan(cols["cscore"]).sum())
+      coverage = (f" C-score coverage: every example was held out by "
+                  f"{int(cols['heldout_lanes'].min())} to "
+                  f"{int(cols['heldout_lanes'].max())} lanes" if not uncovered else
+                  f" C-score coverage: {uncovered} examples were held out by no lane "
+                  "(their C-score is NaN)")
+      coverage += f", over {int(cols['cscore_runs'].max())} run(s)."
+    detected = ([] if group.detection is None else
+                ["How well each score finds the corrupted labels (AUROC and average "
+                 "precision, mean ± std over lanes):", "",
+                 detection.markdown(group.detection), ""])
+    parts += ([f"## Per-example difficulty: {name}, {group.name}", "",
+               f"{len(cols['index'])} training examples, pooled over "
+               f"{len(pooled['mask'])} lanes of {', '.join(r.name for r in runs)} "
+               f"that trained on {group.name}. The table, one row per example and "
+               f"group: [difficulty.csv]({table_link}) (and .parquet).{coverage}",
+               "", "Spearman rank correlations between hardness measures (each signed "
+               "so that larger is harder; C-score enters as 1 - C-score):", "",
+               difficulty.correlation_table(group.names, group.correlations), ""]
+              + detected + [line for n in written for line in (f"![{n}]({n})", "")])
+  return parts
 
 
 def write(paths: list[str], out: str | None = None, threshold: float = 1.0,

@@ -36,7 +36,8 @@ def write(wd, run, accumulators: dict, diverged_epoch) -> None:
     yield from dict(lane_seed=lanes.seed_index, lane_point=lanes.point,
                     diverged_epoch=diverged_epoch,
                     epochs=np.int64(run.config.num_epochs)).items()
-    yield "corrupted", labels != ds.train.labels[None, :]
+    # AUM's threshold samples (the extra class) are not label noise.
+    yield "corrupted", (labels != ds.train.labels[None, :]) & (labels < ds.num_classes)
     member = np.zeros((run.num_lanes, n), bool)
     np.put_along_axis(member, constants.pop("subset"), True, axis=1)
     yield "in_subset", member
