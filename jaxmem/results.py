@@ -125,6 +125,57 @@ class Results:
             for row in g.detection.rows]
     return pd.DataFrame(rows)
 
+  def datamodels(self, group: str | None = None) -> dict[str, np.ndarray]:
+    """The hold-out store (what datamodels keep, Ilyas et al. 2022) of one
+    group of lanes: `in_subset` (bool [L, N]), the final `train_margin`,
+    `train_prob`, `test_margin`, `test_prob` (float32 [L, N] and [L, M]),
+    `train_correct`, `test_correct`, and the examples' official ids
+    (`train_index`, `test_index`); only the group's lanes (`lanes`: their
+    positions in the run).
+
+    Raises:
+      UserError: not a hold-out run (config.subset_ratio), or several
+        groups and `group` names none of them.
+    """
+    from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
+    arrays = self.arrays
+    if "train_margin" not in arrays:
+      raise errors.UserError(f"{self.path} is not a hold-out run: its lanes train on "
+                             "every example (set config.subset_ratio)")
+    groups = difficulty.lane_groups(self.path)
+    names = list(dict.fromkeys(groups))
+    if group is None and len(names) == 1:
+      group = names[0]
+    if group not in names:
+      raise errors.UserError(f"group {group!r}: valid choices: {', '.join(names)}")
+    lanes = np.flatnonzero(groups == group)
+    per_lane = ("in_subset", "train_margin", "train_prob", "test_margin", "test_prob",
+                "train_correct", "test_correct")
+    return dict({k: arrays[k][lanes] for k in per_lane if k in arrays}, lanes=lanes,
+                train_index=arrays["train_index"], test_index=arrays["test_index"])
+
+  def influence(self, k: int = 100, outcome: str = "correct", group: str | None = None):
+    """DataFrame: the k (training, test) pairs of largest Feldman & Zhang
+    influence, P(outcome on the test example | the training example in the
+    lane's subset) - P(... | held out), with standard errors, over one
+    group's lanes (jaxmem.analysis.influence, streamed: never N x M).
+
+    Args:
+      k: how many pairs.
+      outcome: "correct" (Feldman & Zhang's), "margin" or "prob".
+      group: the group of lanes (see `difficulty`), needed if several.
+    """
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    from jaxmem.analysis import influence as influence_lib  # pylint: disable=g-import-not-at-top
+    if outcome not in ("correct", "margin", "prob"):
+      raise errors.UserError(f"outcome {outcome!r}: valid choices: correct, margin, prob")
+    store = self.datamodels(group)
+    pairs = influence_lib.top_pairs(store["in_subset"], store[f"test_{outcome}"], k=k)
+    return pd.DataFrame(dict(
+        train=store["train_index"][pairs.train], test=store["test_index"][pairs.test],
+        influence=pairs.influence, se=pairs.se, lanes_in=pairs.lanes_in,
+        lanes_out=pairs.lanes_out))
+
   def _analyze(self, **options):
     from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
     options.setdefault("data_dir", self.data_dir)

@@ -251,8 +251,9 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
     the clean labels) and correct_clean, over the examples the lane trains on
     (its subset; the whole test split); holdout_loss_sum and holdout_correct
     over the training examples outside its subset; all float32 []. pred, int8
-    [N], every example's predicted class; el2n, float32 [N], its EL2N on the
-    trained label (computed only where a measure uses it).
+    [N], every example's predicted class; float32 [N] (computed only where a
+    measure uses them), on the trained label: el2n, its EL2N; margin, the
+    label's logit minus the largest other; prob, the label's probability.
   """
   if split == "train":
     clean, trained = data.train_labels, lane.labels
@@ -270,10 +271,12 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
     x = inputs(task, data, lane, index, split, None)
     logits = forward(task, _variables(state, state.params), x, train=False)
     loss = loss_per_example(task.config.loss, logits, trained[index])
-    return jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1), el2n(
-        logits, trained[index])
+    seen = per_example(logits, trained[index], loss)
+    return (jnp.where(valid, loss, 0.0), jnp.argmax(logits, axis=-1),
+            el2n(logits, trained[index]), seen["margin"], seen["prob"])
 
-  loss, pred, error = jax.lax.map(chunk, jnp.arange(chunks * size).reshape(chunks, size))
+  loss, pred, error, margin, prob = jax.lax.map(
+      chunk, jnp.arange(chunks * size).reshape(chunks, size))
   loss, pred = loss.reshape(-1)[:n], pred.reshape(-1)[:n]
   right = pred == trained
   count = lambda x: jnp.sum(x).astype(jnp.float32)
@@ -282,7 +285,8 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
               correct_clean=count((pred == clean) & member),
               holdout_loss_sum=jnp.sum(jnp.where(member, 0.0, loss)),
               holdout_correct=count(right & ~member),
-              pred=pred.astype(jnp.int8), el2n=error.reshape(-1)[:n])
+              pred=pred.astype(jnp.int8), el2n=error.reshape(-1)[:n],
+              margin=margin.reshape(-1)[:n], prob=prob.reshape(-1)[:n])
 
 
 def el2n(logits: jax.Array, labels: jax.Array) -> jax.Array:

@@ -25,7 +25,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
       tmp = pathlib.Path(tmp)
       resolved = bad_inputs.resolve(args, tmp)
-      status, lines = bad_inputs.run_case(resolved, tmp / "run")
+      status, lines = bad_inputs.run_case(resolved, tmp / "run", fresh=True)
       shown_args = bad_inputs.shown(" ".join(resolved), tmp)
       message = bad_inputs.shown(lines[-1], tmp) if lines else ""
       rows.append(f"| {what} | `{message}` | `{shown_args}` | {status} |")
@@ -37,7 +37,7 @@ def main() -> None:
     python_rows = [f"| {what} | `{call}` | `{bad_inputs.run_python_case(call, run)}` |"
                    for what, call, _ in bad_inputs.PYTHON_CASES]
     for what, command, args, _ in bad_inputs.ANALYSIS_CASES:
-      status, lines = bad_inputs.run_analysis_case(command, args, run)
+      status, lines = bad_inputs.run_analysis_case(command, args, run, fresh=True)
       message = lines[-1].replace(str(run), "<run>") if lines else ""
       shown_args = " ".join(["--workdir=<run>"] + [a.replace("{run}", "<run>")
                                                   for a in args or []]) if args is not None else ""

@@ -24,6 +24,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 import results_lib as lib  # pylint: disable=wrong-import-position
 from jaxmem import datasets  # pylint: disable=wrong-import-position
 from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
+from jaxmem.analysis import published  # pylint: disable=wrong-import-position
 
 OUT = "jiang_cscores.md"
 SWEEP = "jiang_cscores_cifar10"
@@ -81,7 +82,7 @@ def main() -> None:
       "learned, depth) correlate negatively. The control shuffles the published "
       "scores within each class: what a measure keeps there is the part of its "
       "agreement that only says which classes are hard.", "",
-      difficulty.comparison_table(compared), "",
+      published.comparison_table(compared), "",
       "## What it says", "",
       f"- The measure closest to the published C-score is `{best}` "
       f"({compared.spearman[best]:+.3f}; {compared.shuffled[best]:+.3f} within-class "

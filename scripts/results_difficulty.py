@@ -129,7 +129,7 @@ def main() -> None:
       "30 epochs; test accuracy "
       + ", ".join(f"{r:g}: {lib.pm(t)}%" for r, t in zip(ratios, tests)) + ".", "",
       "## Spearman correlations (each measure signed so that larger is harder)", "",
-      difficulty.correlation_table(names, matrix), "",
+      table.correlation_table(names, matrix), "",
       f"- {int(top_decile[order].sum())} of the 100 digits with the lowest C-scores "
       "are in the top tenth by forgetting events.",
       f"- C-score coverage: every digit held out by {int(cols['heldout_lanes'].min())} "

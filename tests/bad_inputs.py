@@ -5,11 +5,13 @@ Shared by tests/test_cli.py (each case is a test) and scripts/bad_inputs.py
 """
 
 import gzip
+import multiprocessing
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from tests.processes import TINY  # pylint: disable=g-bad-import-order
 
@@ -359,14 +361,60 @@ def run_python_case(call: str, run: pathlib.Path) -> str:
   raise AssertionError(f"{call} raised no UserError")
 
 
-def run_analysis_case(command: str, args: list[str] | None, run: pathlib.Path):
-  """Runs `python -m <command>` on the finished run (unless args is None)."""
+# What `python -m jaxmem` imports before it parses a flag, imported once by a
+# fork server (never a command module: each defines its own absl flags).
+_PRELOAD = ["jax", "jax.numpy", "flax.linen", "optax", "ml_collections", "absl.flags",
+            "jaxmem.config", "jaxmem.models", "jaxmem.datasets", "jaxmem.commands.common"]
+_SERVER = []
+
+
+def _cli_child(argv: list[str], env: dict, stderr: str) -> None:
+  """In a child of the fork server: `python -m jaxmem ARGV`, stderr to a file.
+  The child starts from the server's imports, with no JAX backend yet."""
+  os.environ.clear()
+  os.environ.update(env)
+  err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+  os.dup2(err, 2)
+  os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_log_compiles", env.get("JAX_LOG_COMPILES") == "1")
+  sys.argv = ["jaxmem", *argv]
+  from jaxmem import commands  # pylint: disable=g-import-not-at-top
+  commands.run()
+
+
+def _jaxmem(argv: list[str], env: dict, fresh: bool) -> tuple[int, str]:
+  """(exit status, stderr) of the jaxmem command line. `fresh`: a new Python
+  process, as a user starts it; else a fork of a server that has already
+  imported JAX and the library (the same code from the same first line, two
+  seconds less of imports per case)."""
+  if fresh:
+    out = subprocess.run([sys.executable, "-m", "jaxmem", *argv], capture_output=True,
+                         text=True, env=env, timeout=300, check=False)
+    return out.returncode, out.stderr
+  if not _SERVER:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    _SERVER.append(context)
+  with tempfile.NamedTemporaryFile(suffix=".stderr") as err:
+    child = _SERVER[0].Process(target=_cli_child, args=(argv, env, err.name))
+    child.start()
+    child.join(300)
+    if child.exitcode is None:
+      child.kill()
+      child.join()
+      raise AssertionError(f"jaxmem {' '.join(argv)} ran over 300 s and was killed")
+    return child.exitcode, pathlib.Path(err.name).read_text()
+
+
+def run_analysis_case(command: str, args: list[str] | None, run: pathlib.Path,
+                      fresh: bool = False):
+  """Runs `jaxmem <command>` on the finished run (unless args is None)."""
   env = dict(os.environ, JAXMEM_OFFLINE="1")
   full = [] if args is None else [f"--workdir={run}"] + [
       a.replace("{run}", str(run)) for a in args]
-  out = subprocess.run([sys.executable, "-m", "jaxmem", command, *full], capture_output=True,
-                       text=True, env=env, timeout=300)
-  return out.returncode, [l for l in out.stderr.splitlines() if l.strip()]
+  status, stderr = _jaxmem([command, *full], env, fresh)
+  return status, [l for l in stderr.splitlines() if l.strip()]
 
 
 def resolve(args, tmp: pathlib.Path) -> list[str]:
@@ -374,8 +422,9 @@ def resolve(args, tmp: pathlib.Path) -> list[str]:
   return args(tmp) if callable(args) else list(args)
 
 
-def run_case(args: list[str], workdir: pathlib.Path):
-  """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines)."""
+def run_case(args: list[str], workdir: pathlib.Path, fresh: bool = False):
+  """Runs the CLI with `args`; returns (exit status, stderr's non-empty lines).
+  `fresh`: in a new Python process (scripts/bad_inputs.py, for the docs)."""
   # The memory a run may plan for is fixed, and TFDS's default folder is under
   # the case's tmp, so the messages are the same on any machine.
   # JAX logs every compilation (as a warning line), so a case that compiled
@@ -383,12 +432,11 @@ def run_case(args: list[str], workdir: pathlib.Path):
   env = dict(os.environ, JAXMEM_OFFLINE="1", JAXMEM_MEMORY="16G",
              TFDS_DATA_DIR=str(workdir.parent / "tfds_default"), JAX_LOG_COMPILES="1")
   own = [] if any(a.startswith("--workdir=") for a in args) else [f"--workdir={workdir}"]
-  out = subprocess.run([sys.executable, "-m", "jaxmem", *TINY, *args, *own],
-                       capture_output=True, text=True, env=env, timeout=300)
+  status, stderr = _jaxmem([*TINY, *args, *own], env, fresh)
   # Shapes are traced (jax.eval_shape) to size a run before refusing it; only
   # lowering and compiling would be work.
-  return out.returncode, [l for l in out.stderr.splitlines()
-                          if l.strip() and "] Finished tracing " not in l]
+  return status, [l for l in stderr.splitlines()
+                  if l.strip() and "] Finished tracing " not in l]
 
 
 def shown(line: str, tmp: pathlib.Path) -> str:

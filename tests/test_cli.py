@@ -12,6 +12,7 @@ from jaxmem import config as config_lib
 from jaxmem import errors
 from jaxmem import sweeps
 from tests import bad_inputs
+from tests import processes
 
 
 def jaxmem(*args, env=None, cwd=None):
@@ -102,9 +103,10 @@ def test_a_tiny_run_from_the_command_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_tiny(tmp_path_factory):
-  path = tmp_path_factory.mktemp("finished") / "run"
-  assert jaxmem(*bad_inputs.TINY, f"--workdir={path}").returncode == 0
-  return path
+  """A finished tiny run, made once for the test run (the cases only read it)."""
+  def make(path):
+    assert jaxmem(*bad_inputs.TINY, f"--workdir={path}").returncode == 0
+  return processes.made_once(tmp_path_factory, "finished_tiny", make)
 
 
 @pytest.mark.parametrize("what,command,args,needle", bad_inputs.ANALYSIS_CASES,

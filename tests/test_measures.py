@@ -101,11 +101,13 @@ def test_evaluation_every_k_epochs_leaves_the_others_null(tmp_path):
 
 
 def test_the_registry_holds_the_measures_in_order_and_their_columns():
-  assert [m.name for m in measures.ALL] == ["train_eval", "test_eval", "forgetting",
-                                            "learning", "critical", "depth", "aum",
-                                            "data_map", "loss", "entropy", "el2n", "grand"]
+  assert [m.name for m in measures.ALL] == ["train_eval", "test_eval", "outputs",
+                                            "forgetting", "learning", "critical", "depth",
+                                            "aum", "data_map", "loss", "entropy", "el2n",
+                                            "grand"]
   names = [m.name for m in measures.enabled(tiny())]
-  assert "critical" not in names and "depth" not in names
+  assert "critical" not in names and "depth" not in names and "outputs" not in names
+  assert "outputs" in {m.name for m in measures.enabled(tiny(subset_ratio=0.5))}
   assert {"critical", "depth"} <= {m.name for m in measures.enabled(
       tiny(**{"critical.every_epochs": 1, "depth.k": 3}))}
   assert not {"aum", "el2n", "grand"} & set(names)  # Scores only when named.

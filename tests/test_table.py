@@ -132,7 +132,7 @@ def test_written_csv_and_parquet_round_trip(tmp_path):
 
 
 def test_comparison_with_published_scores_joins_on_the_official_index(tmp_path):
-  from jaxmem.analysis import difficulty  # pylint: disable=g-import-not-at-top
+  from jaxmem.analysis import published  # pylint: disable=g-import-not-at-top
   from jaxmem import errors  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   labels = np.repeat(np.arange(4), 50)  # 200 examples in "official" order.
@@ -142,7 +142,7 @@ def test_comparison_with_published_scores_joins_on_the_official_index(tmp_path):
   cols = dict(index=index, clean_label=labels[index],
               forgetting_mean=-scores[index] + rng.normal(0, 0.01, 120),
               cscore=labels[index] + rng.normal(0, 0.01, 120))  # The class alone.
-  got = difficulty.compare(cols, tmp_path / "published.npz")
+  got = published.compare(cols, tmp_path / "published.npz")
   assert got.matched == 120 and got.label_agreement == 1.0
   assert got.spearman["forgetting_mean"] < -0.99  # A hardness: negative.
   # The control keeps the class part, not the rest: a measure that knows only
@@ -152,7 +152,7 @@ def test_comparison_with_published_scores_joins_on_the_official_index(tmp_path):
   assert abs(got.shuffled["cscore"] - got.spearman["cscore"]) < 0.05
   np.savez(tmp_path / "other.npz", labels=(labels + 1) % 4, scores=scores)
   with pytest.raises(errors.UserError, match="labels agree .* 0.0%"):
-    difficulty.compare(cols, tmp_path / "other.npz")
+    published.compare(cols, tmp_path / "other.npz")
   np.savez(tmp_path / "short.npz", labels=labels[:50], scores=scores[:50])
   with pytest.raises(errors.UserError, match="holds 50 examples"):
-    difficulty.compare(cols, tmp_path / "short.npz")
+    published.compare(cols, tmp_path / "short.npz")

@@ -34,6 +34,7 @@ from jaxmem import execution
 from jaxmem import measures
 from jaxmem import models
 from jaxmem.analysis import detection as detection_lib
+from jaxmem.analysis import published
 from jaxmem.analysis import table
 from jaxmem.workdir import files
 
@@ -49,7 +50,7 @@ class Group:
   per_lane: list[dict[str, np.ndarray]]  # Per workdir with lanes here: table.per_lane().
   lanes: list[np.ndarray]  # Per workdir: the lane ids in this group.
   detection: "detection_lib.Detection | None" = None  # With corrupted labels.
-  comparison: "Comparison | None" = None  # With published scores (--compare).
+  comparison: "published.Comparison | None" = None  # With published scores (--compare).
 
 
 @dataclasses.dataclass
@@ -294,7 +295,7 @@ def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30
                                     + "\n").encode())
   if compare_with:
     for g in results:
-      g.comparison = compare(g.columns, compare_with)
+      g.comparison = published.compare(g.columns, compare_with)
     _write(folder, "comparison.json", (files.dumps(dict(
         published=str(compare_with), groups=by_group(
             lambda g: dataclasses.asdict(g.comparison)))) + "\n").encode())
@@ -320,8 +321,10 @@ def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Gro
     # Workdirs of one subset ratio (a sweep's seeds split over jobs) are one
     # estimate of the held-out accuracy at that ratio: their lanes pool.
     ratio = wd.read_json("config.json")["config"]["subset_ratio"]
-    holdout[ratio].append((ex["train_correct"][live], ex["in_subset"][live]))
-  holdout_runs = [tuple(np.concatenate(part) for part in zip(*parts))
+    holdout[ratio].append((ex["train_correct"][live], ex["in_subset"][live],
+                           ex["train_prob"][live] if "train_prob" in ex else None))
+  holdout_runs = [tuple(None if any(p is None for p in part) else np.concatenate(part)
+                        for part in zip(*parts))
                   for _, parts in sorted(holdout.items())]
   cols = table.build(per_lane, examples[0]["train_index"], examples[0]["clean_labels"],
                      num_classes, holdout_runs)
@@ -335,77 +338,3 @@ def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Gro
   return Group(name=name, columns=cols, names=names, correlations=matrix,
                per_lane=per_lane, lanes=lanes,
                detection=detection_lib.detect(pooled, cols.get("cscore")))
-
-
-def correlation_table(names: list[str], matrix: np.ndarray) -> str:
-  """The correlation matrix as a Markdown table."""
-  lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-  for name, row in zip(names, matrix):
-    lines.append(f"| {name} | " + " | ".join(
-        f"{v:+.2f}" if np.isfinite(v) else "n/a" for v in row) + " |")
-  return "\n".join(lines)
-
-
-@dataclasses.dataclass
-class Comparison:
-  """The difficulty table joined with published per-example scores."""
-  matched: int  # Training examples of the table found in the published file.
-  names: list[str]  # The table's measures compared.
-  spearman: dict[str, float]  # Measure -> Spearman with the published score.
-  shuffled: dict[str, float]  # The same with scores shuffled within each class.
-  label_agreement: float  # Fraction of matched examples whose labels agree.
-
-
-def compare(cols: dict[str, np.ndarray], path, seed: int = 0) -> Comparison:
-  """Joins the table with published scores (an npz of `labels` and `scores`
-  in the data set's official order) on the examples' official index.
-
-  Spearman correlations of every measure with the published score are signed
-  as they come (a C-score is an easiness; forgetting a hardness, so expect
-  negative values there). The control shuffles the published scores within
-  each class: what survives it is more than "this class is hard".
-
-  Raises:
-    UserError: the file is unreadable, lacks `labels` or `scores`, the
-      indices fall outside it, or the labels disagree (another data set or
-      another order).
-  """
-  try:
-    with np.load(path) as f:
-      labels, scores = np.asarray(f["labels"]), np.asarray(f["scores"], np.float64)
-  except FileNotFoundError:
-    raise errors.UserError(f"--compare={path}: no such file") from None
-  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-    raise errors.UserError(f"--compare={path}: needs an npz with `labels` and "
-                           f"`scores` in official order ({errors.cause(e)})") from None
-  index = np.asarray(cols["index"], np.int64)
-  if index.min() < 0 or index.max() >= len(labels):
-    raise errors.UserError(
-        f"--compare={path} holds {len(labels)} examples, but the table's indices "
-        f"reach {index.max()}: another data set?")
-  agree = float(np.mean(labels[index] == cols["clean_label"]))
-  if agree < 0.99:
-    raise errors.UserError(
-        f"--compare={path}: its labels agree with the table's on {100 * agree:.1f}% "
-        "of the examples: another data set, or another example order")
-  published = scores[index]
-  rng = np.random.default_rng(seed)
-  shuffled = published.copy()
-  for c in np.unique(cols["clean_label"]):
-    members = np.flatnonzero(cols["clean_label"] == c)
-    shuffled[members] = published[rng.permutation(members)]
-  names = [n for n in table.hardness(cols) if np.isfinite(cols[n]).sum() >= 3
-           and np.nanstd(cols[n]) > 0]
-  return Comparison(
-      matched=len(index), names=names, label_agreement=agree,
-      spearman={n: table.spearman(cols[n], published) for n in names},
-      shuffled={n: table.spearman(cols[n], shuffled) for n in names})
-
-
-def comparison_table(result: Comparison) -> str:
-  """The comparison as a Markdown table."""
-  lines = ["| measure | Spearman with the published score | within-class shuffled |",
-           "|---|---|---|"]
-  lines += [f"| {n} | {result.spearman[n]:+.3f} | {result.shuffled[n]:+.3f} |"
-            for n in result.names]
-  return "\n".join(lines)

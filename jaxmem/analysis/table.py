@@ -42,6 +42,8 @@ Columns (mean and std are over the lanes that count):
   cscore_runs, heldout_lanes  the ratios and lanes that held it out (coverage);
   memorization/se          accuracy when trained on minus when held out
                            (Feldman & Zhang 2020), averaged over those ratios;
+  memorization_prob/se     the same for the label's final probability (their
+                           second estimator; runs that kept it);
   aum_mean/std             area under the margin (Pleiss et al. 2020);
   aum_flagged_frac         lanes whose threshold samples flag it;
   confidence_mean/std, variability_mean/std, correctness_mean
@@ -67,7 +69,7 @@ from jaxmem.workdir import files
 HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "first_correct_mean": 1,
             "settled_mean": 1, "cumulative_acc_mean": -1, "error_epoch1": 1,
             "final_error": 1, "depth_mean": 1, "critical_frac": 1, "cscore": -1,
-            "memorization": 1, "aum_mean": -1, "confidence_mean": -1,
+            "memorization": 1, "memorization_prob": 1, "aum_mean": -1, "confidence_mean": -1,
             "correctness_mean": -1, "loss_mean": 1, "entropy_mean": 1}
 # Scores recorded at chosen epochs (el2n_e{E}_mean...) grow with difficulty.
 HARDNESS_PREFIXES = ("el2n_e", "grand_e")
@@ -168,15 +170,16 @@ def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
           clean_labels: np.ndarray, num_classes: int,
-          holdout_runs: list[tuple[np.ndarray, np.ndarray]] = ()) -> dict[str, np.ndarray]:
+          holdout_runs: list[tuple] = ()) -> dict[str, np.ndarray]:
   """The table's columns, from the per_lane measures of one or more runs.
 
   Args:
     runs: per_lane() of each run, all over the same N training examples.
     index, clean_labels: int [N], the examples' original indices and labels.
     num_classes: C.
-    holdout_runs: (final correctness [L, N], in_subset [L, N]) of each subset
-      ratio's lanes, for the hold-out columns; empty for none.
+    holdout_runs: (final correctness [L, N], in_subset [L, N], final
+      probability of the label [L, N] or None) of each subset ratio's lanes,
+      for the hold-out columns; empty for none.
   """
   pooled = {k: np.concatenate([r[k] for r in runs]) for k in runs[0]
             if all(k in r for r in runs)}
@@ -204,22 +207,28 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
     if name in pooled:
       cols[column] = _stats(pooled[name], mask)[0]
   if holdout_runs:
-    cols["cscore"], cols["cscore_se"] = holdout.cscore(list(holdout_runs))
-    per_run = [holdout.estimates(c, s) for c, s in holdout_runs]
+    cols["cscore"], cols["cscore_se"] = holdout.cscore([r[:2] for r in holdout_runs])
+    per_run = [holdout.estimates(r[0], r[1]) for r in holdout_runs]
     cols["cscore_runs"] = np.sum([r["heldout_lanes"] > 0 for r in per_run], axis=0)
     cols["heldout_lanes"] = np.sum([r["heldout_lanes"] for r in per_run], axis=0)
     cols["memorization"], cols["memorization_se"] = _mean_over_runs(
         np.array([r["memorization"] for r in per_run]),
         np.array([r["memorization_se"] for r in per_run]))
+    if all(len(r) > 2 and r[2] is not None for r in holdout_runs):
+      by_prob = [holdout.estimates(r[2], r[1]) for r in holdout_runs]
+      cols["memorization_prob"], cols["memorization_prob_se"] = _mean_over_runs(
+          np.array([r["memorization"] for r in by_prob]),
+          np.array([r["memorization_se"] for r in by_prob]))
   return cols
 
 
 def _mean_over_runs(values: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Mean [N] over the runs [R, N] where finite, and its standard error."""
+  """Mean [N] over the runs [R, N] where finite, and its standard error (NaN
+  where a run's finite value has none: one lane on a side)."""
   count = np.isfinite(values).sum(axis=0)
   with np.errstate(invalid="ignore", divide="ignore"):
     mean = np.nansum(values, axis=0) / count
-    err = np.sqrt(np.nansum(np.where(np.isfinite(values), se ** 2, np.nan), axis=0)) / count
+    err = np.sqrt(np.sum(np.where(np.isfinite(values), se ** 2, 0.0), axis=0)) / count
   return np.where(count > 0, mean, np.nan), np.where(count > 0, err, np.nan)
 
 
@@ -299,3 +308,12 @@ def read_csv(path: pathlib.Path) -> dict[str, np.ndarray]:
   return {name: np.array([r[i] for r in rows[1:]], dtype=object) if name == "group"
           else np.array([float(r[i]) if r[i] else np.nan for r in rows[1:]])
           for i, name in enumerate(rows[0])}
+
+
+def correlation_table(names: list[str], matrix: np.ndarray) -> str:
+  """The correlation matrix as a Markdown table."""
+  lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+  for name, row in zip(names, matrix):
+    lines.append(f"| {name} | " + " | ".join(
+        f"{v:+.2f}" if np.isfinite(v) else "n/a" for v in row) + " |")
+  return "\n".join(lines)

@@ -54,20 +54,22 @@ def main(argv: list[str]) -> None:
   # pylint: disable=g-import-not-at-top
   from jaxmem.analysis import detection
   from jaxmem.analysis import difficulty
+  from jaxmem.analysis import published
+  from jaxmem.analysis import table
   try:
     result = difficulty.analyze(_WORKDIR.value, compare_with=_COMPARE.value, **args)
   except errors.UserError as e:
     common.fail(e)
   for group in result.groups:
     print(f"## {group.name}\n\nSpearman rank correlations between hardness measures "
-          f"(larger = harder):\n{difficulty.correlation_table(group.names, group.correlations)}\n")
+          f"(larger = harder):\n{table.correlation_table(group.names, group.correlations)}\n")
     if group.detection is not None:
       print("Finding the corrupted labels (AUROC, average precision):\n"
             f"{detection.markdown(group.detection)}\n")
     if group.comparison is not None:
       print(f"against {_COMPARE.value} ({group.comparison.matched} examples, labels "
             f"agreeing on {100 * group.comparison.label_agreement:.1f}%):\n"
-            f"{difficulty.comparison_table(group.comparison)}\n")
+            f"{published.comparison_table(group.comparison)}\n")
   print(f"{len(result.groups)} group(s) of lanes: {', '.join(g.name for g in result.groups)}"
         f"\ndifficulty table, correlations and detection written to {result.folder}/")
 

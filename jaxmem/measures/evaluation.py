@@ -6,11 +6,19 @@ the labels each lane trains on, over the examples it trains on (its subset);
 `holdout_*` over the training examples it holds out. The test split is judged
 on its clean labels; its accumulators keep each lane's final prediction and how
 often each test example was right.
+
+Hold-out runs (config.subset_ratio) also keep, after the last epoch, each
+lane's margin (the label's logit minus the largest other) and probability of
+the label on every training and test example, in evaluation mode:
+`train_margin`, `train_prob`, `test_margin`, `test_prob` in examples.npz.
+With `in_subset` this is what datamodels (Ilyas et al. 2022) store, and what
+Feldman & Zhang's estimators take (jaxmem.analysis.holdout, .influence).
 """
 
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmem.measures.base import final
 from jaxmem.measures.base import Measure
 
 
@@ -58,6 +66,18 @@ def _test_record(acc, task) -> dict:
   return dict(test_pred=acc["pred"], test_correct_count=acc["correct"])
 
 
+def _outputs_init(task):
+  return {f"{split}_{kind}": jnp.full([n], jnp.nan, jnp.float32)
+          for split, n in (("train", task.num_train), ("test", task.num_test))
+          for kind in ("margin", "prob")}
+
+
+def _outputs_update(ctx, acc):
+  del acc
+  return {f"{split}_{kind}": ctx.evaluate(split)[kind]
+          for split in ("train", "test") for kind in ("margin", "prob")}, {}
+
+
 MEASURES = [
     Measure("train_eval", enabled=lambda config: True, due=due,
             init=lambda task: {}, update=_train_update,
@@ -66,4 +86,7 @@ MEASURES = [
     Measure("test_eval", enabled=lambda config: True, due=due, init=_test_init,
             update=_test_update, columns=("test_loss", "test_acc"),
             rates=_test_rates, record=_test_record),
+    Measure("outputs", enabled=lambda config: bool(config.subset_ratio), due=final,
+            init=_outputs_init, update=_outputs_update,
+            record=lambda acc, task: dict(acc)),
 ]

@@ -103,7 +103,7 @@ def _examples_section(runs: list[results.Results], folder: pathlib.Path, name: s
                f"group: [difficulty.csv]({table_link}) (and .parquet).{coverage}",
                "", "Spearman rank correlations between hardness measures (each signed "
                "so that larger is harder; C-score enters as 1 - C-score):", "",
-               difficulty.correlation_table(group.names, group.correlations), ""]
+               table.correlation_table(group.names, group.correlations), ""]
               + detected + [line for n in written for line in (f"![{n}]({n})", "")])
   return parts
 
