@@ -17,8 +17,9 @@ The public API:
 
 The map (the engine flat at the top, the families of parts in folders):
 
-  config.py       the base config (every field commented), validation, stored
-                  configs merged and compared
+  config.py       the base config (every field commented), validation
+  config_files.py configs from files: sweep files by path, stored configs
+                  merged and compared
   lanes.py        everything about a lane: the grid's points x seeds, keys,
                   subsets, constants
   steps.py        one lane: its task and state, init, train step, evaluation

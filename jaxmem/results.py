@@ -15,13 +15,14 @@ arrays as they are, for such runs.
 import collections
 import dataclasses
 import functools
+import json
 import pathlib
 
 from absl import logging
 import jax
 import numpy as np
 
-from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem import errors
 from jaxmem.workdir import files
 
@@ -48,7 +49,7 @@ class Results:
   def config(self):
     """The run's config (a ConfigDict), as config.json records it, on today's
     defaults."""
-    return config_lib.merge_stored(self.described["config"])
+    return config_files.merge_stored(self.described["config"])
 
   @functools.cached_property
   def lanes(self):
@@ -118,12 +119,18 @@ class Results:
     """DataFrame: how well each score finds the corrupted labels, per group
     of lanes with label corruption (jaxmem.analysis.detection): AUROC and
     average precision, mean and std over lanes, and pooled. Empty without
-    label corruption. Computed as `difficulty` is (and cached with it)."""
+    label corruption. Read from <workdir>/analysis/detection.json when there,
+    else computed as `difficulty` is (and cached with it)."""
     import pandas as pd  # pylint: disable=g-import-not-at-top
-    rows = [dict(group=g.name, rate=g.detection.rate, lanes=g.detection.lanes, **row)
-            for g in self._analyze(**options).groups if g.detection
-            for row in g.detection.rows]
-    return pd.DataFrame(rows)
+    cached = self.path / "analysis" / "detection.json"
+    if not options and cached.exists():
+      groups = json.loads(cached.read_text())["groups"]
+    else:
+      groups = {g.name: g.detection and dataclasses.asdict(g.detection)
+                for g in self._analyze(**options).groups}
+    return pd.DataFrame([dict(group=name, rate=found["rate"], lanes=found["lanes"], **row)
+                         for name, found in groups.items() if found
+                         for row in found["rows"]])
 
   def datamodels(self, group: str | None = None) -> dict[str, np.ndarray]:
     """The hold-out store (what datamodels keep, Ilyas et al. 2022) of one

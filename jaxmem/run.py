@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem import datasets
 from jaxmem import epoch as epoch_lib
 from jaxmem import errors
@@ -180,7 +181,7 @@ class Run:
       wd.require_done()
     written = formats.of(wd)
     described = wd.read_json("config.json")
-    config = config_lib.merge_stored(described["config"])
+    config = config_files.merge_stored(described["config"])
     _register_recorded_parts(config, described.get("config_file"))
     run = cls.build(config, data_dir, initial=False)
     ckpts = checkpoint.Checkpoints(wd.checkpoints, keep=config.checkpoint_keep)
@@ -281,7 +282,7 @@ def _register_recorded_parts(config, config_file: dict | None) -> None:
     path = os.path.join(folder, os.path.basename(path))
     with open(path, "w") as f:
       f.write(config_file["text"])
-  config_lib.load_file(path + (f":{config_file['arg']}" if config_file.get("arg") else ""))
+  config_files.load_file(path + (f":{config_file['arg']}" if config_file.get("arg") else ""))
 
 
 def _init_state(task, enabled, image_shape, lane: lanes_lib.Lane) -> steps.State:

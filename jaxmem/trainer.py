@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem import epoch as epoch_lib
 from jaxmem import errors
 from jaxmem import measures as measures_lib
@@ -52,7 +53,7 @@ def train(config, workdir: str, data_dir=None, overwrite: bool = False,
   (a full disk, a read-only folder) raises UserError naming the path and the
   cause, with status.json "failed" where it can still be written.
 
-  `config_file` (a sweep file's path, or what `config.load_file` says of it)
+  `config_file` (a sweep file's path, or what `config_files.load_file` says of it)
   is recorded in config.json: its path, SHA-256 and text.
 
   Over several processes (jaxmem.runtime.distributed), every process calls
@@ -78,7 +79,7 @@ def train(config, workdir: str, data_dir=None, overwrite: bool = False,
       except OSError as e:
         raise errors.filesystem(e, "cannot create") from None
     if isinstance(config_file, (str, os.PathLike)):
-      config_file = config_lib.describe_file(str(config_file))
+      config_file = config_files.describe_file(str(config_file))
     trainer = Trainer(run, wd, signals, config_file)
     with (ownership.Lock(wd.path) if primary else contextlib.nullcontext()), \
         distributed.Watchdog(heartbeat_timeout_s, trainer.lost):

@@ -101,7 +101,7 @@ def main() -> None:
   old_all, old_subset, new = (np.concatenate([d[i] for d in depths]) for i in range(3))
   masks = np.concatenate([r["mask"] for r in group.per_lane])
   examples = [files.Workdir(w).read_examples() for w in wds]
-  mean = lambda d: table._stats(d, masks)[0]  # pylint: disable=protected-access
+  mean = lambda d: table.lane_stats(d, masks)[0]
   hard = 1 - cols["cscore"]
   depth_rows = [
       ("all N examples, logits (before)", old_all), ("own subset, logits", old_subset),

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jaxmem  # pylint: disable=wrong-import-position
-from jaxmem import config as config_lib  # pylint: disable=wrong-import-position
+from jaxmem import config_files  # pylint: disable=wrong-import-position
 from jaxmem.commands import common  # pylint: disable=wrong-import-position
 from jaxmem.workdir import files  # pylint: disable=wrong-import-position
 
@@ -56,7 +56,7 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   wd = files.Workdir(str(workdir))
   if wd.status() == "done":
     held = wd.read_json("config.json")["config"]
-    if not config_lib.diff(held, config.to_dict()):
+    if not config_files.diff(held, config.to_dict()):
       print(f"{name}: reusing the finished run in {workdir}", flush=True)
       return workdir
     print(f"{name}: {workdir} holds another config; training anew", flush=True)

@@ -13,6 +13,7 @@ PACKAGE = ROOT / "jaxmem"
 
 # The layers, lowest first: a module may import its own layer or those below.
 LAYERS = ["version", "errors", "optim", "runtime", "datasets", "models", "config",
+          "config_files",
           "execution", "lanes", "steps", "measures", "epoch", "workdir", "run",
           "trainer", "analysis", "results", "report", "api", "sweeps", "commands",
           "main"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxmem
-from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem.workdir import files
 from tests import processes
 
@@ -109,7 +109,7 @@ def test_a_sweep_file_of_ones_own_trains_the_same_from_the_command_and_python(
   assert recorded["text"] == SWEEP and len(recorded["sha256"]) == 64
   assert described["config"]["model_kwargs"] == {"width": 32}
   assert str(mine) in described["dataset"]["source"] and "sha256" in described["dataset"]["source"]
-  config, _ = config_lib.load_file(str(mine / "my_sweep.py"))
+  config, _ = config_files.load_file(str(mine / "my_sweep.py"))
   jaxmem.train(config, str(tmp_path / "python"), config_file=str(mine / "my_sweep.py"))
   processes.assert_same_results(by_command, tmp_path / "python")
 

@@ -28,6 +28,8 @@ import dataclasses
 import numpy as np
 from sklearn import metrics
 
+from jaxmem.analysis import table
+
 # per_lane() measure -> sign (larger signed = more suspect).
 SCORES = {"forgetting": 1, "first_learned": 1, "aum": -1, "confidence": -1,
           "variability": -1, "correctness": -1, "loss": 1, "entropy": 1,
@@ -93,10 +95,7 @@ def detect(per_lane: dict[str, np.ndarray], cscore: np.ndarray | None = None
     row["ap_mean"], row["ap_std"] = _spread([p for _, p in judged])
     row["pooled_auroc"] = row["pooled_ap"] = float("nan")
     if shared:
-      kept = np.where(mask & np.isfinite(values), values, 0.0)
-      count = (mask & np.isfinite(values)).sum(axis=0)
-      with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, kept.sum(axis=0) / count, np.nan)
+      mean = table.lane_stats(values, mask)[0]  # The table's mean over lanes.
       row["pooled_auroc"], row["pooled_ap"] = _judge(truth[judged_by_any],
                                                      mean[judged_by_any])
     rows.append(row)

@@ -157,7 +157,7 @@ def lanes_of(per_lane: dict, keep: np.ndarray) -> dict:
   return {k: v[keep] for k, v in per_lane.items()}
 
 
-def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lane_stats(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean and std (ddof=0) over the lanes in `mask`; NaN where none."""
   values = np.asarray(values, np.float64)
   mask = mask & np.isfinite(values)
@@ -196,7 +196,7 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
   for name in ("forgetting", "first_learned", "first_correct", "settled", "depth",
                *SCORES.values(), *at_epochs):
     if name in pooled:
-      cols[f"{name}_mean"], cols[f"{name}_std"] = _stats(pooled[name], mask)
+      cols[f"{name}_mean"], cols[f"{name}_std"] = lane_stats(pooled[name], mask)
   for name, column in (("unforgettable", "unforgettable_frac"),
                        ("cumulative_acc", "cumulative_acc_mean"),
                        ("error_epoch1", "error_epoch1"),
@@ -205,7 +205,7 @@ def build(runs: list[dict[str, np.ndarray]], index: np.ndarray,
                        ("aum_flagged", "aum_flagged_frac"),
                        ("correctness", "correctness_mean")):
     if name in pooled:
-      cols[column] = _stats(pooled[name], mask)[0]
+      cols[column] = lane_stats(pooled[name], mask)[0]
   if holdout_runs:
     cols["cscore"], cols["cscore_se"] = holdout.cscore([r[:2] for r in holdout_runs])
     per_run = [holdout.estimates(r[0], r[1]) for r in holdout_runs]

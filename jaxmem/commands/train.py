@@ -25,6 +25,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem import errors
 from jaxmem import sweeps
 from jaxmem.commands import common
@@ -91,7 +92,7 @@ def parse_flags(argv: list[str]) -> list[str]:
       if _value_of(argv, "experiment") is not None:
         raise errors.UserError(
             "--config=FILE and --experiment=NAME both choose the experiment; give one")
-      config, _sweep_file = config_lib.load_file(given)
+      config, _sweep_file = config_files.load_file(given)
       _check_config_keys(argv, config)
       # config_flags reads the file before its --config.KEY overrides.
       rest = [a for i, a in enumerate(argv[1:], 1) if a != f"--config={given}"

@@ -62,18 +62,22 @@ def _ratio(total, count):
 
 def _aum_init(task):
   n = task.num_train
-  return dict(sum=jnp.zeros([n], jnp.float32), count=jnp.zeros([n], task.epoch_dtype),
-              last=jnp.full([n], jnp.nan, jnp.float32), threshold=jnp.zeros([n], bool))
+  acc = dict(sum=jnp.zeros([n], jnp.float32), count=jnp.zeros([n], task.epoch_dtype),
+             last=jnp.full([n], jnp.nan, jnp.float32))
+  if task.config.scores.threshold_samples:  # Which examples are, for the record.
+    acc["threshold"] = jnp.zeros([n], bool)
+  return acc
 
 
 def _aum_update(ctx, acc):
   margin, shown = ctx.scores["margin"], ctx.presented >= 0
   counted = shown & (ctx.epoch >= 2)
-  threshold = (ctx.lane.labels == ctx.task.num_classes - 1
-               if ctx.task.config.scores.threshold_samples else acc["threshold"])
-  return dict(sum=acc["sum"] + jnp.where(counted, margin, 0.0),
-              count=acc["count"] + counted.astype(acc["count"].dtype),
-              last=jnp.where(shown, margin, acc["last"]), threshold=threshold), {}
+  out = dict(sum=acc["sum"] + jnp.where(counted, margin, 0.0),
+             count=acc["count"] + counted.astype(acc["count"].dtype),
+             last=jnp.where(shown, margin, acc["last"]))
+  if "threshold" in acc:
+    out["threshold"] = ctx.lane.labels == ctx.task.num_classes - 1
+  return out, {}
 
 
 def flagged(aum: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, float]:

@@ -13,7 +13,7 @@ import pathlib
 import shutil
 import tempfile
 
-from jaxmem import config as config_lib
+from jaxmem import config_files
 from jaxmem import errors
 from jaxmem.workdir import files
 from jaxmem.workdir import formats
@@ -86,7 +86,7 @@ def inspect(wd: files.Workdir, config: dict, overwrite: bool,
         "replace it, or choose another --workdir")
   if not (path / "config.json").exists():
     return True  # Stopped before its config was written: nothing to keep.
-  differ = config_lib.diff(wd.read_json("config.json")["config"], config)
+  differ = config_files.diff(wd.read_json("config.json")["config"], config)
   if differ:
     raise errors.UserError(
         f"--workdir {path} holds a run of another config (it differs in "
