@@ -31,14 +31,15 @@ The map (the engine flat at the top, the families of parts in folders):
   optim.py        optimizers and schedules with per-lane hyperparameters
   errors.py       UserError, the one-line errors
   version.py      the version
-  datasets/       the data set registry, one file per source; preprocess, corruption
+  datasets/       the data set registry, one file per source; preprocess,
+                  corruption, pruning
   models/         the model registry, one file per family; layers, precision
   measures/       one file per family of measures, the explicit list in __init__
   workdir/        a run's folder: files, ownership, admission, checkpoints,
                   resume, history, examples.npz, summary, formats, TensorBoard
   runtime/        processes, signals, memory and disk budgets, host memory
-  analysis/       the difficulty table, hold-out estimators, dynamics, Zhang's
-                  interpolation
+  analysis/       the difficulty table, hold-out estimators, influence, pruning
+                  curves, dynamics, Zhang's interpolation
   report/         Markdown and figures
   commands/       the `jaxmem` command line: train, analyze, report
   sweeps/         the built-in experiments (the repository's top-level sweeps/)

@@ -22,7 +22,7 @@ from jaxmem.models import precision
 # Grid axes that a lane may vary. Numeric axes become per-lane arrays inside the
 # compiled program, so changing them never recompiles.
 NUMERIC_AXES = ("learning_rate", "weight_decay", "momentum", "label_corruption")
-GRID_AXES = NUMERIC_AXES + ("input_corruption", "condition")
+GRID_AXES = NUMERIC_AXES + ("input_corruption", "condition", "prune")
 
 # Zhang et al. (2017) section 2: the randomization tests, as named presets of
 # (label corruption level, input corruption).
@@ -54,6 +54,23 @@ def base_config() -> ml_collections.ConfigDict:
   # of equal size, so lanes stack) and is evaluated on all of it; 0 trains
   # every lane on the whole set.
   c.subset_ratio = 0.0
+  # Data pruning (jaxmem.datasets.pruning; a grid axis): how a lane chooses the
+  # training examples it keeps: "none" (all, or subset_ratio's), "random", or
+  # "<rule>:<score>" with rule hardest, easiest or stratified (coverage-centric,
+  # Zheng et al. 2023) and score a column of pruning.scores ("hardest:el2n",
+  # "stratified:aum"; "+S"/"-S" where higher/lower S is harder).
+  c.prune = "none"
+  c.pruning = ml_collections.ConfigDict(dict(
+      fraction=1.0,  # The fraction of the training set a pruned lane keeps, in (0, 1].
+      # Per-example scores in official ids: a jaxmem difficulty table (.csv,
+      # .parquet) or an .npz of score arrays (with `index`, else positions).
+      scores="",
+      group="",  # The difficulty table's group of lanes to read, where it holds several.
+      strata=50,  # stratified: strata of equal score width (Zheng et al.: 50).
+      # stratified: the hardest fraction dropped before the strata (Zheng et
+      # al.'s beta: 0 at low pruning rates, up to 0.3 at 90% pruned).
+      hard_cutoff=0.0,
+  ))
   c.test_size = 0  # Keep only the first N test examples; 0 keeps all.
   # Options of the `synthetic` dataset (Gaussian inputs, random labels).
   c.synthetic = ml_collections.ConfigDict(dict(
@@ -205,6 +222,7 @@ def validate(config) -> None:
   # pylint: disable=g-import-not-at-top
   from jaxmem import datasets
   from jaxmem import models
+  from jaxmem.datasets import pruning
   datasets.check_name(config.dataset)
   if ":" not in config.model:  # "module:Class" imports when the run is built.
     errors.check_choice("model", config.model, list(models.MODELS) + ["module:Class"])
@@ -259,6 +277,7 @@ def validate(config) -> None:
                       final_factor=(0, None, True)))
   _reals(config.critical, dict(radius=(0, None, True), step=(0, None, True),
                                noise=(0, None, True)), "config.critical.")
+  pruning.check(config)
   for key in ("subset_ratio", "dropout_rate"):
     if not _is_real(config[key]) or not 0.0 <= config[key] < 1.0:
       raise errors.UserError(f"config.{key} must be in [0, 1), got {config[key]}")

@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxmem import config as config_lib
 from jaxmem.datasets import corruption
+from jaxmem.datasets import pruning
 
 # Named random streams, split from a lane's key by fold_in with these constants.
 STREAMS = {"init": 1, "corruption": 2, "order": 3, "dropout": 4, "augment": 5,
@@ -46,6 +47,8 @@ class Lanes:
     input_kinds: the input corruptions present, in INPUT_KINDS order (static).
     input_code: int32 [L], each lane's input corruption, a position in
       `input_kinds`.
+    prunes: the pruning rules present (config.prune), in grid order (static).
+    prune_code: int32 [L], each lane's rule, a position in `prunes`.
   """
   axes: tuple[str, ...]
   coords: list[dict]
@@ -55,6 +58,8 @@ class Lanes:
   label_corruption: np.ndarray
   input_kinds: tuple[str, ...]
   input_code: np.ndarray
+  prunes: tuple[str, ...]
+  prune_code: np.ndarray
 
   def __len__(self) -> int:
     return len(self.seed_index)
@@ -81,7 +86,7 @@ def points(config) -> list[dict]:
   found = []
   for values in itertools.product(*(tuple(config.grid[a]) for a in axes)):
     coords = dict(zip(axes, values))
-    resolved = {a: config[a] for a in config_lib.NUMERIC_AXES + ("input_corruption",)}
+    resolved = {a: config[a] for a in config_lib.NUMERIC_AXES + ("input_corruption", "prune")}
     if "condition" in coords:
       resolved.update(config_lib.CONDITIONS[coords["condition"]])
     resolved.update({a: v for a, v in coords.items() if a != "condition"})
@@ -93,6 +98,7 @@ def resolved(lanes: Lanes, lane: int) -> dict:
   """Returns every per-lane value of `lane`, presets expanded."""
   return dict(label_corruption=float(lanes.label_corruption[lane]),
               input_corruption=lanes.input_kinds[lanes.input_code[lane]],
+              prune=lanes.prunes[lanes.prune_code[lane]],
               **{k: float(v[lane]) for k, v in lanes.hparams.items()})
 
 
@@ -107,13 +113,23 @@ def input_kinds(config) -> tuple[str, ...]:
   return tuple(k for k in corruption.INPUT_KINDS if k in present)
 
 
+def prunes(config) -> tuple[str, ...]:
+  """The pruning rules the lanes use, in grid order ("none": no pruning)."""
+  return tuple(dict.fromkeys(p["prune"] for p in points(config)))
+
+
+def pruned(config) -> bool:
+  """Whether the lanes train on subsets chosen by pruning rules."""
+  return prunes(config) != ("none",)
+
+
 def expand(config) -> Lanes:
   """Expands the config's grid x seeds into lanes, grid-major, seed-minor."""
   grid = points(config)
   seeds = range(config.first_seed, config.first_seed + config.num_seeds)
   rows = [(i, s) for i in range(len(grid)) for s in seeds]
   lane_points = [grid[i] for i, _ in rows]
-  kinds = input_kinds(config)
+  kinds, rules = input_kinds(config), prunes(config)
   column = lambda key: np.asarray([p[key] for p in lane_points], np.float32)
   return Lanes(
       axes=grid_axes(config),
@@ -127,6 +143,8 @@ def expand(config) -> Lanes:
       input_code=np.asarray(
           [kinds.index(p["input_corruption"]) for p in lane_points],
           np.int32),
+      prunes=rules,
+      prune_code=np.asarray([rules.index(p["prune"]) for p in lane_points], np.int32),
   )
 
 
@@ -144,6 +162,8 @@ class Lane(struct.PyTreeNode):
 
 def subset_size(config, num_train: int) -> int:
   """The number of training examples each lane trains on."""
+  if pruned(config):
+    return max(1, round(config.pruning.fraction * num_train))
   if config.subset_ratio:
     return max(1, round(config.subset_ratio * num_train))
   return num_train
@@ -163,17 +183,41 @@ def abstract(config, num_train: int) -> Lane:
 
 def identity(lanes: Lanes) -> dict[str, np.ndarray]:
   """What makes each lane itself, as host arrays [L]: its seed index, label
-  corruption level, hyperparameters and input corruption."""
+  corruption level, hyperparameters, input corruption and pruning rule."""
   return dict(seed_index=lanes.seed_index, level=lanes.label_corruption,
-              hparams=lanes.hparams, input_code=lanes.input_code)
+              hparams=lanes.hparams, input_code=lanes.input_code,
+              prune_code=lanes.prune_code)
+
+
+def pruning_plan(config, dataset) -> tuple[pruning.Plan | None, dict | None]:
+  """Every pruning rule's choice on `dataset`'s training set (host arrays,
+  [P, ...], P = len(prunes(config))), its score file joined on the official
+  ids, and what config.json records of it (the file and its SHA-256, the
+  examples kept); (None, None) when nothing is pruned."""
+  if not pruned(config):
+    return None, None
+  n = len(dataset.train.labels)
+  m = subset_size(config, n)
+  rules = [pruning.parse(p) for p in prunes(config)]
+  scores = rows = None
+  record = dict(kept=m, of=n, rules=list(prunes(config)))
+  if any(r.score for r in rules):
+    scores = pruning.read(config.pruning.scores, config.pruning.group)
+    rows = pruning.join(scores, dataset.train.index, dataset.train.labels)
+    record.update(scores=scores.path, sha256=scores.sha256,
+                  columns={r.rule + ":" + r.score: scores.column(r)[0]
+                           for r in rules if r.score})
+  return pruning.plan(rules, scores, rows, n, m, config.pruning.strata,
+                      config.pruning.hard_cutoff), record
 
 
 def one_lane(config, num_classes: int, train_labels: jax.Array,
-             identity: dict[str, jax.Array]) -> Lane:
+             prune_plan: pruning.Plan | None, identity: dict[str, jax.Array]) -> Lane:
   """ONE lane's constants from its identity (`identity`'s values for one
   lane): its keys, the labels it trains on (its label corruption applied to
   the clean labels, then its AUM threshold samples relabelled to the extra
-  class `num_classes`, int32 [N]) and its subset."""
+  class `num_classes`, int32 [N]) and its subset (its pruning rule's choice
+  from `prune_plan`, every rule's [P, ...], or subset_ratio's random one)."""
   keys = lane_keys(config.seed, identity["seed_index"],
                    config.corruption_draw == "shared")
   threshold_key = keys.pop("threshold")
@@ -181,8 +225,13 @@ def one_lane(config, num_classes: int, train_labels: jax.Array,
                                      identity["level"], config.label_corruption_kind)[0]
   n = train_labels.shape[0]
   m = subset_size(config, n)
-  subset = (jnp.sort(jax.random.permutation(keys["subset"], n)[:m]).astype(jnp.int32)
-            if m < n else jnp.arange(n, dtype=jnp.int32))
+  if pruned(config):
+    rule = jax.tree.map(lambda x: x[identity["prune_code"]], prune_plan)
+    subset = pruning.select(rule, keys["subset"], m)
+  elif m < n:
+    subset = jnp.sort(jax.random.permutation(keys["subset"], n)[:m]).astype(jnp.int32)
+  else:
+    subset = jnp.arange(n, dtype=jnp.int32)
   if config.scores.threshold_samples:
     chosen = jax.random.permutation(threshold_key, subset)[:num_threshold(m, num_classes)]
     labels = labels.at[chosen].set(num_classes)
@@ -225,8 +274,7 @@ def randomness(config) -> dict:
                       if config.corruption_draw == "shared"
                       else "the lane's corruption stream"),
       order="permutation(fold_in(order_key, epoch)) per epoch",
-      subset=("sorted(permutation(subset_key)[:round(subset_ratio * N)])"
-              if config.subset_ratio else "none: every lane trains on all"),
+      subset=_subset_randomness(config),
       dropout_augment="fold_in(stream_key, step) per step",
       critical=("normal(fold_in(fold_in(fold_in(critical_key, epoch), example "
                 "index), iteration)): the Langevin search's noise"),
@@ -236,3 +284,14 @@ def randomness(config) -> dict:
       dataset=("synthetic generator seed " + str(config.synthetic.seed)
                if config.dataset == "synthetic" else "none (files in order)"),
   )
+
+
+def _subset_randomness(config) -> str:
+  if pruned(config):
+    return ("config.prune's rule at pruning.fraction (jaxmem.datasets.pruning): "
+            "random and stratified order examples by the inverse of "
+            "permutation(subset_key, N) (random keeps the same examples as "
+            "subset_ratio would); hardest and easiest use no randomness")
+  if config.subset_ratio:
+    return "sorted(permutation(subset_key)[:round(subset_ratio * N)])"
+  return "none: every lane trains on all"

@@ -95,6 +95,8 @@ class Run:
     constants: the lanes' constants [L] on the device (keys, labels, subsets).
     state: the lanes' state [L] (training state and accumulators): initial
       for `build`, restored for `from_workdir`; None for `build(initial=False)`.
+    pruning: what config.json records of the pruning (the score file, its
+      SHA-256, the examples kept), or None.
   """
   config: Any
   dataset: datasets.Dataset
@@ -105,6 +107,7 @@ class Run:
   data: steps.Data
   constants: lanes_lib.Lane
   state: steps.State | None
+  pruning: dict | None = None
 
   @property
   def num_lanes(self) -> int:
@@ -121,6 +124,7 @@ class Run:
     budget.check_data(config)
     ds = datasets.from_config(config, data_dir)
     _check_against_data(config, ds)
+    prune_plan, pruned = lanes_lib.pruning_plan(config, ds)
     # AUM's threshold samples train on an extra class: the model's C + 1.
     classes = ds.num_classes + int(config.scores.threshold_samples)
     model = models.from_config(config, classes)
@@ -155,13 +159,13 @@ class Run:
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
     data = plan.replicate(host_data)  # Once on every device.
 
-    def setup(train_labels, identity):  # ONE lane's constants and initial state.
-      lane = lanes_lib.one_lane(config, ds.num_classes, train_labels, identity)
+    def setup(train_labels, prune_plan, identity):  # ONE lane's constants and state.
+      lane = lanes_lib.one_lane(config, ds.num_classes, train_labels, prune_plan, identity)
       return lane, (init(lane) if initial else None)
-    constants, state = jax.jit(plan.lift(setup, lane_args=(1,)))(
-        data.train_labels, plan.put(lanes_lib.identity(lanes)))
+    constants, state = jax.jit(plan.lift(setup, lane_args=(2,)))(
+        data.train_labels, plan.replicate(prune_plan), plan.put(lanes_lib.identity(lanes)))
     constants = _cache_inputs(config, task, plan, data, constants, memory)
-    return cls(config, ds, lanes, task, enabled, plan, data, constants, state)
+    return cls(config, ds, lanes, task, enabled, plan, data, constants, state, pruned)
 
   @classmethod
   def from_workdir(cls, path, data_dir=None, require_done: bool = True) -> "Run":
@@ -261,6 +265,7 @@ class Run:
         dataset=dict(name=ds.name, source=ds.source, num_classes=ds.num_classes,
                      train_shape=ds.train.images.shape, test_shape=ds.test.images.shape),
         measures=[m.name for m in self.measures],
+        **({"pruning": self.pruning} if self.pruning else {}),
         execution=dict(self.plan.describe(),
                        cached_inputs=self.constants.images is not None),
         versions=dict(jaxmem=version.__version__, workdir_format=formats.FORMAT,

@@ -30,10 +30,8 @@ import json
 import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import results_lib as lib  # pylint: disable=wrong-import-position
 
@@ -58,17 +56,10 @@ def variants(epochs: int) -> dict[str, list[str]]:
 
 def run_once(flags: list[str], workdir: str, args) -> dict:
   """One whole command; its wall time and summary.json's timings."""
-  command = [sys.executable, "-m", "jaxmem", f"--experiment={SWEEP}", f"--workdir={workdir}",
-             f"--config.num_epochs={args.epochs}", f"--config.num_seeds={args.seeds}",
-             f"--config.eval_every_epochs={args.epochs}", *flags]
-  start = time.perf_counter()
-  done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
-  wall = time.perf_counter() - start
-  if done.returncode:
-    raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-  summary = json.loads(pathlib.Path(workdir, "summary.json").read_text())
-  return dict(wall_s=wall, train_s=summary["train_s"], compile_s=summary["compile_s"],
-              lanes=len(summary["lanes"]) if "lanes" in summary else None)
+  return lib.timed_command(
+      [f"--experiment={SWEEP}", f"--config.num_epochs={args.epochs}",
+       f"--config.num_seeds={args.seeds}", f"--config.eval_every_epochs={args.epochs}",
+       *flags], workdir)
 
 
 def main() -> None:

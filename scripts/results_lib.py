@@ -67,6 +67,20 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   return workdir
 
 
+def timed_command(flags: list[str], workdir: str) -> dict:
+  """Runs `python -m jaxmem FLAGS --workdir=WORKDIR` as a user would, whole;
+  returns its wall time and summary.json's compile and training times."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  command = [sys.executable, "-m", "jaxmem", *flags, f"--workdir={workdir}"]
+  start = time.perf_counter()
+  done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+  wall = time.perf_counter() - start
+  if done.returncode:
+    raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+  held = summary(workdir)
+  return dict(wall_s=wall, train_s=held["train_s"], compile_s=held["compile_s"])
+
+
 def summary(workdir) -> dict:
   return json.loads((pathlib.Path(workdir) / "summary.json").read_text())
 

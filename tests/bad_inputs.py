@@ -49,6 +49,25 @@ def _indices(tmp: pathlib.Path) -> list[str]:
   return [f"--config.train_indices={tmp / 'keep.npy'}"]
 
 
+def _scores(tmp: pathlib.Path, kind: str) -> list[str]:
+  """A pruning score file for TINY's 1024 training examples, broken by `kind`."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  tmp.mkdir(parents=True, exist_ok=True)
+  ids, score = np.arange(1024), np.linspace(0, 1, 1024)
+  if kind == "ids":
+    ids, score = ids[:100], score[:100]
+  if kind == "direction":
+    np.savez(tmp / "s.npz", s=score)
+    return [f"--config.pruning.scores={tmp / 's.npz'}", "--config.prune=hardest:s",
+            "--config.pruning.fraction=0.5"]
+  rows = "\n".join(f"{i},{v}" for i, v in zip(ids, score))
+  (tmp / "s.csv").write_text("index,aum_mean\n" + rows + "\n")
+  rule = "hardest:cscore" if kind == "column" else "stratified:aum"
+  return [f"--config.pruning.scores={tmp / 's.csv'}", f"--config.prune={rule}",
+          "--config.pruning.fraction=0.5"] + (
+              ["--config.pruning.hard_cutoff=0.8"] if kind == "cutoff" else [])
+
+
 def _label_12(row):
   return "12.0000 " + row.split(" ", 1)[1]
 
@@ -171,6 +190,35 @@ CASES = [
      lambda tmp: [f"--config={_file(tmp, 'plain.py', _PLAIN)}", "--config.model=ten",
                   "--config.scores.names=('aum',)", "--config.scores.threshold_samples=True"],
      "needs a free class index: model ten must output num_classes + 1 = 11 logits"),
+    ("pruning fraction outside (0, 1]",
+     ["--config.prune=random", "--config.pruning.fraction=1.5"],
+     "config.pruning.fraction must be in (0, 1], got 1.5"),
+    ("pruning fraction of zero", ["--config.prune=random", "--config.pruning.fraction=0.0"],
+     "config.pruning.fraction must be in (0, 1], got 0.0"),
+    ("unknown pruning rule", ["--config.prune=largest:el2n"],
+     "unknown pruning rule 'largest:el2n'; valid choices: random, hardest:S, easiest:S "
+     "or stratified:S"),
+    ("pruning rule without a score file", ["--config.prune=hardest:el2n"],
+     "needs a score file: config.pruning.scores"),
+    ("pruning fraction without a rule", ["--config.pruning.fraction=0.5"],
+     "needs a pruning rule"),
+    ("pruning beside subset_ratio", ["--config.prune=random", "--config.subset_ratio=0.5",
+                                     "--config.pruning.fraction=0.5"],
+     "both choose the training subset"),
+    ("pruning rules mixed with none",
+     ["--config.grid.prune=('none','random')", "--config.pruning.fraction=0.5"],
+     "mixes 'none' with pruning rules"),
+    ("pruning score file that is not there",
+     ["--config.prune=hardest:el2n", "--config.pruning.scores=/nonexistent/s.csv"],
+     "config.pruning.scores /nonexistent/s.csv: No such file or directory"),
+    ("pruning score file whose ids do not join", lambda tmp: _scores(tmp, "ids"),
+     "924 of the 1024 training examples' ids are not in it"),
+    ("pruning score the file lacks", lambda tmp: _scores(tmp, "column"),
+     "has no such score; valid choices: aum_mean"),
+    ("pruning score of unknown direction", lambda tmp: _scores(tmp, "direction"),
+     "write hardest:+s (higher is harder) or hardest:-s (lower is harder)"),
+    ("stratified hard cutoff that leaves too few", lambda tmp: _scores(tmp, "cutoff"),
+     "config.pruning.hard_cutoff 0.8 leaves 205 examples, fewer than the 512 to keep"),
     ("npz data set missing arrays", lambda tmp: _npz(tmp, y_test=None),
      "missing arrays y_test"),
     ("npz data set of mismatched lengths",
@@ -272,7 +320,11 @@ IN_PROCESS = frozenset({
     "unknown history setting", "negative prediction-depth k", "zero epochs",
     "critical-sample search of no steps", "negative critical-sample radius",
     "dropout rate of 1 or more", "unknown score", "score epoch beyond the run",
-    "score epochs without the score", "threshold samples without AUM"})
+    "score epochs without the score", "threshold samples without AUM",
+    "pruning fraction outside (0, 1]", "pruning fraction of zero", "unknown pruning rule",
+    "pruning rule without a score file", "pruning fraction without a rule",
+    "pruning beside subset_ratio", "pruning rules mixed with none",
+    "pruning score file that is not there"})
 
 
 def config_of(args: list[str]):

@@ -31,11 +31,19 @@ def test_list_experiments_names_every_sweep():
 
 
 @pytest.mark.parametrize("name", sweeps.names())
-def test_every_sweep_is_valid(name):
+def test_every_sweep_is_valid(name, tmp_path):
   """Each sweep's config passes validation and expands to its lanes, and its
-  docstring gives the command that runs it."""
+  docstring gives the command that runs it. A pruning sweep takes its score
+  file on the command line: without one it is refused, with one it passes."""
   from jaxmem import lanes  # pylint: disable=g-import-not-at-top
   config = sweeps.load(name)
+  if any(":" in p for p in config.grid.prune) and not config.pruning.scores:
+    with pytest.raises(errors.UserError, match="needs a score file"):
+      config_lib.validate(config)
+    config.unlock()
+    config.pruning.scores = str(tmp_path / "scores.csv")
+    (tmp_path / "scores.csv").write_text(
+        "index,el2n_e2_mean,forgetting_mean,aum_mean\n0,0.1,1,2.0\n")
   config_lib.validate(config)
   assert len(lanes.expand(config)) >= config.num_seeds
   assert f"--experiment={name}" in sweeps.module(name).__doc__

@@ -319,7 +319,7 @@ def test_a_checkpoint_of_other_lane_keys_is_refused(tmp_path, monkeypatch):
   shutil.rmtree(workdir / "checkpoints" / "4")
   monkeypatch.setitem(lanes_lib.STREAMS, "order", 99)
   before = (workdir / "metrics.jsonl").read_bytes()
-  with pytest.raises(errors.UserError, match="made with other lane keys or labels"):
+  with pytest.raises(errors.UserError, match="made with other lane keys, labels or subsets"):
     jaxmem.train(c, str(workdir))
   assert (workdir / "metrics.jsonl").read_bytes() == before
 

@@ -63,27 +63,18 @@ import numpy as np
 import scipy.stats
 
 from jaxmem.analysis import holdout
+from jaxmem.datasets import pruning
 from jaxmem.workdir import files
 
-# Columns that grow with difficulty, or shrink (sign -1), for rank correlations.
-HARDNESS = {"forgetting_mean": 1, "first_learned_mean": 1, "first_correct_mean": 1,
-            "settled_mean": 1, "cumulative_acc_mean": -1, "error_epoch1": 1,
-            "final_error": 1, "depth_mean": 1, "critical_frac": 1, "cscore": -1,
-            "memorization": 1, "memorization_prob": 1, "aum_mean": -1, "confidence_mean": -1,
-            "correctness_mean": -1, "loss_mean": 1, "entropy_mean": 1}
-# Scores recorded at chosen epochs (el2n_e{E}_mean...) grow with difficulty.
-HARDNESS_PREFIXES = ("el2n_e", "grand_e")
 # The scores' per-lane records: {examples.npz record: table name}.
 SCORES = {"aum": "aum", "confidence": "confidence", "variability": "variability",
           "mean_loss": "loss", "mean_entropy": "entropy"}
 
 
 def hardness(cols: dict) -> dict[str, int]:
-  """The columns of `cols` that rank difficulty, with their signs."""
-  found = {n: s for n, s in HARDNESS.items() if n in cols}
-  found.update({n: 1 for n in cols if n.startswith(HARDNESS_PREFIXES)
-                and n.endswith("_mean")})
-  return found
+  """The columns of `cols` that rank difficulty, with their signs (1: grows
+  with difficulty; -1: shrinks), as pruning ranks by them."""
+  return {n: pruning.sign_of(n) for n in cols if pruning.sign_of(n) is not None}
 
 
 def group_name(label_corruption: float, kind: str, input_corruption: str) -> str:

@@ -11,7 +11,8 @@ loaders `fn(data_dir: pathlib.Path, **options) -> base.Dataset` (float32 NHWC
 images, int32 labels, int64 ids in the official order, and a `source` line),
 raises `errors.UserError` for missing or damaged files, and is registered here
 (`DATASETS`) or by `register` from a sweep file. `preprocess` and `corruption`
-are the pure, keyed transforms applied inside the compiled step.
+are the pure, keyed transforms applied inside the compiled step; `pruning`
+chooses the training examples a pruned lane keeps, from a score file.
 """
 
 import dataclasses

@@ -206,3 +206,46 @@ def example_grid(name: str, images: np.ndarray, cols: dict[str, np.ndarray],
                  ha="right", va="center", fontsize=10)
   fig.suptitle(f"{name}: easiest and hardest training examples by {measure}")
   return _save(fig, out, f"{name}_examples_{measure}.png", tight=False)
+
+
+def pruning_curves(rows: list[dict], out: pathlib.Path, title: str = "",
+                   name: str = "pruning.png") -> str:
+  """Test accuracy against the fraction kept (mean +- std over seeds,
+  jaxmem.analysis.pruning.curves): a colour per score, a line style per rule,
+  random in black, the full data dashed; every rule on the left, the rules
+  that keep the hard or stratify on the right, at their own scale."""
+  fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+  by_rule = collections.defaultdict(list)
+  for r in rows:
+    by_rule[r["rule"]].append(r)
+  scores = list(dict.fromkeys(rule.partition(":")[2] for rule in by_rule if ":" in rule))
+  colors = {s: f"C{i}" for i, s in enumerate(scores)}
+  styles = {"hardest": "-", "stratified": "--", "easiest": ":"}
+  for ax, zoom in zip(axes, (False, True)):
+    shown = []
+    for rule, points in by_rule.items():
+      points = sorted(points, key=lambda r: r["fraction"])
+      y = np.asarray([p["test_acc"] for p in points]) * 100
+      err = np.nan_to_num(np.asarray([p["test_acc_std"] for p in points]) * 100)
+      if rule == "none":
+        ax.axhline(y[0], color="k", ls="--", lw=1, label=f"full data ({y[0]:.1f}%)")
+        ax.axhspan(y[0] - err[0], y[0] + err[0], color="k", alpha=0.08)
+        shown.append(y[0])
+        continue
+      kind, _, score = rule.partition(":")
+      if zoom and kind == "easiest":
+        continue
+      x = np.asarray([p["fraction"] for p in points]) * 100
+      ax.errorbar(x, y, yerr=err, marker="o", ms=4, capsize=3, label=rule,
+                  color="k" if rule == "random" else colors[score],
+                  ls=styles.get(kind, "-"), lw=2.2 if rule == "random" else 1.3)
+      shown.extend(y - err)
+    if zoom and shown:
+      ax.set_ylim(max(0, min(shown) - 1), None)
+    ax.set(xlabel="training set kept (%)",
+           title="every rule" if not zoom else "hardest and stratified against random")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+  axes[0].set_ylabel("test accuracy (%), mean ± std over seeds")
+  fig.suptitle(title or "Data pruning: test accuracy against the fraction kept")
+  return _save(fig, out, name)

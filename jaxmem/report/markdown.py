@@ -31,6 +31,7 @@ from jaxmem import errors
 from jaxmem import results
 from jaxmem.analysis import detection
 from jaxmem.analysis import difficulty
+from jaxmem.analysis import pruning
 from jaxmem.analysis import table
 from jaxmem.report import figures
 from jaxmem.workdir import files
@@ -50,6 +51,22 @@ def _run_section(run: results.Results, folder: pathlib.Path, threshold: float) -
   names = ([figures.learning_curves(run, folder)] + figures.critical_curves(run, folder)
            + figures.corruption_figures(run, folder, threshold))
   return parts + [line for n in names for line in (f"![{n}]({n})", "")]
+
+
+def _pruning_section(runs: list[results.Results], folder: pathlib.Path) -> list[str]:
+  """Test accuracy against the fraction kept, pooled over the runs, when some
+  of them are pruned (jaxmem.analysis.pruning)."""
+  if not any("pruning" in r.described for r in runs):
+    return []
+  try:
+    rows = pruning.curves([str(r.path) for r in runs])
+  except errors.UserError as e:
+    return ["## Data pruning", "", f"Not available: {e}", ""]
+  name = figures.pruning_curves(rows, folder)
+  return ["## Data pruning", "",
+          "Final test accuracy in %, mean ± std over seeds (seeds), per rule and "
+          "fraction of the training set kept; `full data`: the unpruned runs.", "",
+          pruning.markdown(rows), "", f"![{name}]({name})", ""]
 
 
 def _images(run: results.Results, data_dir) -> np.ndarray:
@@ -82,7 +99,7 @@ def _examples_section(runs: list[results.Results], folder: pathlib.Path, name: s
     if images is None:
       images = _images(runs[0], analysis_args.get("data_dir"))
     written.append(figures.example_grid(tag, images, cols, measure,
-                                        table.HARDNESS[measure], folder))
+                                        table.hardness(cols)[measure], folder))
     coverage = ""
     if "cscore" in cols:
       uncovered = int(np.isnan(cols["cscore"]).sum())
@@ -144,6 +161,7 @@ def _write(runs: list[results.Results], folder: pathlib.Path, threshold: float, 
   by_data = collections.defaultdict(list)
   for run in runs:
     by_data[json.dumps(run.described["dataset"], sort_keys=True)].append(run)
+  parts += _pruning_section(runs, folder)
   for group in by_data.values():
     name = group[0].name if len(group) == 1 else f"{group[0].described['dataset']['name']}_pooled"
     try:

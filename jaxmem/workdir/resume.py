@@ -86,8 +86,9 @@ def resume(wd, ckpts, progress, run, written: formats.Format):
                                        run.constants.replace(images=None),
                                        run.num_lanes)):
     raise errors.UserError(
-        f"the checkpoint in {wd.checkpoints} was made with other lane keys or "
-        "labels (another jaxmem version?); pass --overwrite to start afresh")
+        f"the checkpoint in {wd.checkpoints} was made with other lane keys, labels "
+        "or subsets (another jaxmem version, or a changed pruning score file?); "
+        "pass --overwrite to start afresh")
   if wd.writes:
     wd.cut_metrics(meta["metrics_bytes"], meta["metrics_sha256"])
     with open(wd.path / "metrics.jsonl", "rb") as f:

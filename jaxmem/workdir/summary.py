@@ -7,13 +7,15 @@ with one seed has none. Lanes that diverged are left out and counted.
 
 import numpy as np
 
-METRICS = ("train_acc", "train_acc_clean", "test_acc", "train_loss", "test_loss")
+METRICS = ("train_acc", "train_acc_clean", "test_acc", "train_loss", "test_loss",
+           "holdout_acc")  # holdout: the training examples a lane left out.
 _TABLE = (("train_acc", "train acc %"), ("train_acc_clean", "clean train acc %"),
           ("test_acc", "test acc %"))
 
 
 def _stats(values: np.ndarray) -> dict:
   values = np.asarray(values, np.float64)
+  values = values[np.isfinite(values)]  # holdout_acc where nothing is held out.
   if not len(values):
     return dict(mean=None, std=None, n=0)
   std = float(values.std(ddof=1)) if len(values) > 1 else None
