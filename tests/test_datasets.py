@@ -1,5 +1,6 @@
 """Tests of jaxmem.datasets on the real offline data and on small made files."""
 
+import dataclasses
 import gzip
 import io
 import os
@@ -72,6 +73,29 @@ def test_usps_matches_the_files():
   assert ds.source == str(SHARED / "usps") and ds.num_classes == 10
 
 
+def test_usps_is_parsed_once_then_read_from_the_cache(tmp_path, monkeypatch):
+  """The decoded arrays are kept under the file's SHA-256: a second load
+  parses nothing and gives the same arrays; a damaged entry is parsed anew."""
+  monkeypatch.setenv("JAXMEM_CACHE_DIR", str(tmp_path))
+  parsed = []
+  read = builtin._read_usps  # pylint: disable=protected-access
+  monkeypatch.setattr(builtin, "_read_usps", lambda p: parsed.append(p) or read(p))
+  first = datasets.load("usps", SHARED)
+  assert len(parsed) == 2
+  second = datasets.load("usps", SHARED)
+  assert len(parsed) == 2
+  entries = sorted((tmp_path / "decoded").glob("usps-v1-*.npz"))
+  assert len(entries) == 2
+  entries[0].write_bytes(b"not an npz")
+  third = datasets.load("usps", SHARED)
+  assert len(parsed) == 3
+  for other in (second, third):
+    for a, b in [(first.train, other.train), (first.test, other.test)]:
+      for x, y in zip(dataclasses.astuple(a), dataclasses.astuple(b)):
+        assert x.dtype == y.dtype and np.array_equal(x, y)
+  np.testing.assert_array_equal(first.train.images, read(SHARED / "usps" / "zip.train.gz").images)
+
+
 @pytest.fixture(scope="module")
 def cifar10_twice(tmp_path_factory):
   """Loads the real JPEG CIFAR-10 twice, counting decodes (7 s or more each)."""
@@ -133,21 +157,22 @@ def test_cifar10_jpeg_train_index_is_the_official_one(cifar10_twice):
 def test_cifar10_second_load_reads_the_cache(cifar10_twice):
   first, second, decodes, cache = cifar10_twice
   assert decodes == (1, 1)
-  assert [p.name[:16] for p in cache.glob("*.npz")] == ["cifar10-jpeg-v2-"]
+  assert [p.name[:16] for p in cache.glob("decoded/*.npz")] == ["cifar10-jpeg-v2-"]
   for a, b in [(first.train, second.train), (first.test, second.test)]:
     assert np.array_equal(a.images, b.images)
     assert np.array_equal(a.labels, b.labels)
 
 
-def _write_tiny_cifar10(path, mtime):
-  """Two images per class and split, added to the tar in reverse order."""
+def _write_tiny_cifar10(path, mtime, shift=0):
+  """Two images per class and split, added to the tar in reverse order (their
+  pixels raised by `shift`)."""
   path.parent.mkdir(parents=True, exist_ok=True)
   with tarfile.open(path, "w:gz") as tar:
     for split in ("test", "train"):
       for label, name in reversed(list(enumerate(cifar10_jpeg.CLASSES))):
         for number in (1, 0):
           jpeg = io.BytesIO()
-          pixel = 20 * label + 5 * number
+          pixel = 20 * label + 5 * number + shift
           Image.new("RGB", (32, 32), (pixel,) * 3).save(jpeg, format="JPEG")
           info = tarfile.TarInfo(f"{split}/{name}/{number:04d}.jpg")
           info.size = len(jpeg.getvalue())
@@ -157,6 +182,7 @@ def _write_tiny_cifar10(path, mtime):
 
 def test_cifar10_order_and_cache_key(monkeypatch, tmp_path):
   _no_tfds(monkeypatch)
+  monkeypatch.setenv("JAXMEM_CACHE_DIR", str(tmp_path / "cache"))
   decodes = []
   decode = cifar10_jpeg.decode
   monkeypatch.setattr(cifar10_jpeg, "decode",
@@ -170,9 +196,13 @@ def test_cifar10_order_and_cache_key(monkeypatch, tmp_path):
   np.testing.assert_allclose(pixels, 20 * ds.test.labels + np.repeat([0, 5], 10), atol=2)
   datasets.load("cifar10", tmp_path)
   assert len(decodes) == 1
-  os.utime(path, (2e9, 2e9))  # A replaced tarball must not be read from cache.
+  os.utime(path, (2e9, 2e9))  # The key is the content, not the file's time.
   datasets.load("cifar10", tmp_path)
+  assert len(decodes) == 1
+  _write_tiny_cifar10(path, mtime=2e9, shift=1)  # Other images: decoded anew.
+  ds = datasets.load("cifar10", tmp_path)
   assert len(decodes) == 2
+  assert np.round(ds.test.images[0, 0, 0, 0] * 255) != np.round(pixels[0])
 
 
 def test_cifar10_jpeg_index_from_released_labels(monkeypatch, tmp_path, caplog):

@@ -6,9 +6,13 @@ official order, with a `source` string that says where the data came from.
 """
 
 import dataclasses
+import hashlib
 import os
 import pathlib
+from typing import Callable
+import zipfile
 
+from absl import logging
 import numpy as np
 
 
@@ -74,3 +78,40 @@ def resolve_data_dir(flag_value: str | None) -> pathlib.Path:
   return pathlib.Path(value).expanduser().absolute()
 
 
+
+
+def cached(path: pathlib.Path, decoder: str,
+           decode: Callable[[pathlib.Path], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  """`decode(path)`'s arrays, kept on disk under the file's SHA-256 and
+  `decoder` (a name with a version), so that a repeated run reads arrays
+  instead of parsing text or images again (USPS: 0.7 s of a run's start-up;
+  the CIFAR-10 JPEGs: 7 s or more).
+
+  In <$JAXMEM_CACHE_DIR or ~/.cache/jaxmem>/decoded/. Only what `decode`
+  returned (it checks the file) is kept; an unreadable entry is decoded anew
+  (with a warning), an unwritable folder skipped.
+  """
+  try:
+    digest = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+  except OSError:
+    return decode(path)  # With its own one-line error.
+  folder = pathlib.Path(os.environ.get("JAXMEM_CACHE_DIR") or "~/.cache/jaxmem").expanduser()
+  entry = folder / "decoded" / f"{decoder}-{digest}.npz"
+  try:
+    with np.load(entry, allow_pickle=False) as f:
+      return dict(f)
+  except FileNotFoundError:
+    pass
+  except (OSError, ValueError, zipfile.BadZipFile) as e:
+    logging.warning("Ignoring unreadable cache %s: %s", entry, e)
+  arrays = decode(path)
+  partial = entry.with_name(f"{entry.name}.{os.getpid()}.part")
+  try:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "wb") as f:
+      np.savez(f, **arrays)
+    os.replace(partial, entry)  # Atomic: concurrent runs never read half an entry.
+  except OSError as e:
+    partial.unlink(missing_ok=True)
+    logging.warning("Not caching %s's arrays: %s", path, e)
+  return arrays

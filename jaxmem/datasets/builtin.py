@@ -6,6 +6,7 @@ in jaxmem.datasets.DATASETS. Missing or damaged files are user mistakes and
 raise `errors.UserError` naming the file and what to do.
 """
 
+import dataclasses
 import gzip
 import http.client
 import math
@@ -85,7 +86,9 @@ def _load_usps(data_dir: pathlib.Path) -> Dataset:
         f"USPS files missing: {', '.join(missing)} ({reason}); put them in "
         f"{folder}/ (get them from {USPS_URL}) or set $JAXMEM_DATA_DIR to a "
         "folder with usps/")
-  train, test = (_read_usps(folder / f) for f in _USPS_FILES)
+  train, test = (Split(**base.cached(folder / f, "usps-v1",
+                                     lambda p: dataclasses.asdict(_read_usps(p))))
+                 for f in _USPS_FILES)
   return Dataset("usps", train, test, 10, str(folder))
 
 

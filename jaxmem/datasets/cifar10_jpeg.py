@@ -22,7 +22,6 @@ Index (`Split.index`), what is official and what is not:
 """
 
 import io
-import os
 import pathlib
 import tarfile
 import zipfile
@@ -32,6 +31,7 @@ from absl import logging
 import numpy as np
 
 from jaxmem import errors
+from jaxmem.datasets import base
 
 TARBALL = "cifar10-jpeg/cifar10-jpeg-q75.tar.gz"
 RELEASED_LABELS = "cscores/cifar10-cscores-orig-order.npz"
@@ -40,11 +40,6 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 # v2: also each image's file number NNNN (v1, "interleaved", lacked it).
 _CACHE_PREFIX = "cifar10-jpeg-v2"
 _READ_ERRORS = (OSError, EOFError, zlib.error, tarfile.TarError)
-
-
-def _cache_dir() -> pathlib.Path:
-  path = os.environ.get("JAXMEM_CACHE_DIR") or "~/.cache/jaxmem"
-  return pathlib.Path(path).expanduser()
 
 
 def decode(path: pathlib.Path) -> dict[str, np.ndarray]:
@@ -79,23 +74,8 @@ def decode(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 
 def decoded(path: pathlib.Path) -> dict[str, np.ndarray]:
-  """Decodes the tarball once, then reads its arrays from a per-user cache."""
-  stat = path.stat()
-  cache = _cache_dir() / f"{_CACHE_PREFIX}-{stat.st_size}-{stat.st_mtime_ns}.npz"
-  try:
-    with np.load(cache) as npz:
-      return dict(npz)
-  except FileNotFoundError:
-    pass
-  except (OSError, ValueError, zipfile.BadZipFile) as e:
-    logging.warning("Ignoring unreadable cache %s: %s", cache, e)
-  arrays = decode(path)
-  cache.parent.mkdir(parents=True, exist_ok=True)
-  partial = cache.with_name(f"{cache.name}.{os.getpid()}.part")
-  with open(partial, "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(partial, cache)  # Atomic: concurrent runs never read half a cache.
-  return arrays
+  """Decodes the tarball once, then reads its arrays from the per-user cache."""
+  return base.cached(path, _CACHE_PREFIX, lambda p: decode(p))  # pylint: disable=unnecessary-lambda  (tests patch `decode`)
 
 
 def official_index(labels: np.ndarray, numbers: np.ndarray,
