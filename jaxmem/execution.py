@@ -265,6 +265,8 @@ class Plan:
                 processes=jax.process_count(),
                 device_processes=[d.process_index for d in devices()[:self.num_devices]],
                 lane_chunk=self.chunk,
+                lanes=("one after another (lax.map)" if self.chunk == 1
+                       else f"vmapped {self.chunk} at a time"),
                 lanes_per_device=-(-self.num_lanes // self.num_devices))
 
 

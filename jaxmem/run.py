@@ -36,6 +36,7 @@ from jaxmem import models
 from jaxmem import steps
 from jaxmem import version
 from jaxmem.datasets import preprocess
+from jaxmem.models import layers
 from jaxmem.runtime import budget
 from jaxmem.runtime import distributed
 from jaxmem.workdir import checkpoint
@@ -267,7 +268,12 @@ class Run:
         measures=[m.name for m in self.measures],
         **({"pruning": self.pruning} if self.pruning else {}),
         execution=dict(self.plan.describe(),
-                       cached_inputs=self.constants.images is not None),
+                       cached_inputs=self.constants.images is not None,
+                       # The form of a convolution (for models that have
+                       # them), per lane, in training and in evaluation.
+                       convolutions=dict(
+                           training=layers.conv_form(self.config.batch_size),
+                           evaluation=layers.conv_form(self.config.eval_batch_size))),
         versions=dict(jaxmem=version.__version__, workdir_format=formats.FORMAT,
                       python=platform.python_version(), jax=jax.__version__,
                       flax=flax.__version__, optax=optax.__version__,

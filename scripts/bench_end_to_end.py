@@ -15,8 +15,13 @@ For each workload and lane count, one after the other in this one invocation
            per-example records (correct when presented, forgetting events,
            first epoch learned), all threads.
 `seeds_per_torch_seed` is how many seeds jaxmem trains end to end in the time
-PyTorch trains one: lanes x torch seconds / jaxmem seconds. Writes the
-"end_to_end" section of docs/benchmarks.md. Workloads (issue 16):
+PyTorch trains one: lanes x torch seconds / jaxmem seconds. Also, first:
+the start-up of lecun1989_usps and zhang_usps (launch to the "compiled in"
+line, less the compile, compile cache warm, best of 3), and what evaluating
+costs per example against training (lenet1989, 64 lanes, one run evaluated
+only after its last epoch). Writes the "end_to_end" section of
+docs/benchmarks.md, every target with its figure and verdict. Workloads
+(issue 16):
   lenet1989   LeNet-1989 on real USPS (7,291 / 2,007), batch 1, MSE, 3 epochs;
   mlp_1x512   MLP 1x512 on CIFAR-10 (10,000 / 2,000 of the JPEG copy), batch
               128, SGD momentum 0.9, 3 epochs;
@@ -35,6 +40,7 @@ import ast
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -73,17 +79,71 @@ def jaxmem_run(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path)
   cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", *overrides,
          f"--config.num_seeds={lanes}", f"--workdir={workdir}"]
   env = dict(os.environ, JAXMEM_COMPILE_CACHE="off")  # A user's first run compiles.
-  start = time.perf_counter()
-  subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                 env=env)
-  wall = time.perf_counter() - start
+  wall, compiled_at, first_compile = _timed(cmd, env)
   summary = json.loads((workdir / "summary.json").read_text())
   config = json.loads((workdir / "config.json").read_text())
   lanes_run = len(config["lanes"])
+  startup = compiled_at - first_compile
   return dict(wall_s=wall, lanes=lanes_run, compile_s=summary["compile_s"],
-              train_s=summary["train_s"],
-              startup_s=wall - summary["compile_s"] - summary["train_s"],
+              train_s=summary["train_s"], startup_s=startup,
+              finish_s=wall - compiled_at - (summary["compile_s"] - first_compile)
+              - summary["train_s"],
               command=" ".join(["jaxmem", *cmd[3:-1]]))
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, float, float]:
+  """Runs a jaxmem command: its wall time, when its "compiled in N s" line
+  came, and N (the epoch program's compile; summary.json's compile_s also
+  counts programs compiled later, at the first evaluation)."""
+  start = time.perf_counter()
+  compiled_at = compiled = None
+  with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        text=True, env=env) as proc:
+    for line in proc.stderr:
+      found = re.search(r"compiled in ([0-9.]+) s", line)
+      if compiled_at is None and found:
+        compiled_at, compiled = time.perf_counter() - start, float(found.group(1))
+  if proc.returncode or compiled_at is None:
+    raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode})")
+  return time.perf_counter() - start, compiled_at, compiled
+
+
+def startup(sweep: str, root: pathlib.Path, rounds: int = 3) -> float:
+  """Issue 26's start-up: launch to the "compiled in" line, less the compile,
+  with the compile cache warm (a first run fills it), the best of `rounds`."""
+  cache = root / "xla_cache"
+  env = dict(os.environ, JAXMEM_COMPILE_CACHE=str(cache))
+  best = float("inf")
+  for r in range(rounds + 1):
+    workdir = root / f"startup_{sweep}_{r}"
+    cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", "--config.num_epochs=1",
+           "--config.num_seeds=8", f"--workdir={workdir}"]
+    _, compiled_at, compiled = _timed(cmd, env)
+    if r:  # The first run fills the cache.
+      best = min(best, compiled_at - compiled)
+  return best
+
+
+def eval_vs_train(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path) -> dict:
+  """Per example, what evaluating both splits costs against training, from one
+  run evaluated only after its last epoch: its epochs' elapsed times give an
+  epoch of training alone, and the last epoch's extra is the evaluation."""
+  workdir = root / f"{sweep}_{lanes}_eval"
+  epochs = 3
+  cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", *overrides,
+         f"--config.num_epochs={epochs}", f"--config.eval_every_epochs={epochs}",
+         f"--config.num_seeds={lanes}", f"--workdir={workdir}"]
+  _timed(cmd, dict(os.environ))
+  elapsed = {}
+  for line in (workdir / "metrics.jsonl").read_text().splitlines():
+    row = json.loads(line)
+    elapsed[row["epoch"]] = row["elapsed_s"]
+  config = json.loads((workdir / "config.json").read_text())
+  n_train, n_test = config["dataset"]["train_shape"][0], config["dataset"]["test_shape"][0]
+  train_epoch = elapsed[2] - elapsed[1]
+  evaluation = elapsed[3] - elapsed[2] - train_epoch
+  return dict(train_ms=1e3 * train_epoch / n_train,
+              eval_ms=1e3 * evaluation / (n_train + n_test), lanes=lanes)
 
 
 def _value(text: str):
@@ -161,6 +221,10 @@ def targets(rows: list[dict]) -> list[str]:
   if lenet:
     x = lenet[0]["seeds_per_torch_seed"]
     out.append(f"- lenet1989, 64 lanes >= 64x one PyTorch seed: {x:.1f}x, {verdict(x >= 64)}.")
+  grow = {r["lanes"]: r["lanes"] / r["wall_s"] for r in by("lenet1989")}
+  if 64 in grow and 128 in grow:
+    out.append(f"- lenet1989, lane-examples/s still growing from 64 to 128 lanes (whole "
+               f"command): {grow[128] / grow[64]:.2f}x, {verdict(grow[128] > grow[64])}.")
   mlp = by("mlp_1x512")
   if mlp:
     ratios = [r["seeds_per_torch_seed"] for r in mlp]
@@ -187,13 +251,23 @@ def main() -> None:
   parser.add_argument("--workloads", default=",".join(WORKLOADS))
   parser.add_argument("--lanes", default="", help="override the lane counts, e.g. 1,64")
   parser.add_argument("--page", default=str(PAGE))
+  parser.add_argument("--no_startup", action="store_true",
+                      help="skip the start-up and evaluation-vs-training measurements")
   args = parser.parse_args()
   for name in args.workloads.split(","):
     if name not in WORKLOADS:
       sys.exit(f"bench_end_to_end: unknown workload {name!r}; valid: {', '.join(WORKLOADS)}")
   root = pathlib.Path(tempfile.mkdtemp(prefix="jaxmem_e2e_"))
-  rows = []
+  rows, starts, evaluated = [], {}, None
   try:
+    if not args.no_startup:
+      starts = {sweep: startup(sweep, root) for sweep in ("lecun1989_usps", "zhang_usps")}
+      print("start-up:", {k: round(v, 2) for k, v in starts.items()}, flush=True)
+    if "lenet1989" in args.workloads.split(",") and not args.no_startup:
+      sweep, overrides, _, _ = WORKLOADS["lenet1989"]
+      evaluated = eval_vs_train(sweep, [o for o in overrides if "num_epochs" not in o],
+                                64, root)
+      print("evaluation vs training:", evaluated, flush=True)
     for name in args.workloads.split(","):
       sweep, overrides, counts, model = WORKLOADS[name]
       counts = tuple(int(l) for l in args.lanes.split(",")) if args.lanes else counts
@@ -217,18 +291,32 @@ def main() -> None:
       f"`JAXMEM_DATA_DIR=../shared/data python scripts/bench_end_to_end.py "
       f"{' '.join(sys.argv[1:])}`.", "",
       "| workload | lanes | jaxmem wall s | start-up s | compile s | train, eval, records s "
-      "| PyTorch one seed s | seeds per PyTorch seed |", "|---|---|---|---|---|---|---|---|"]
+      "| results written s | PyTorch one seed s | seeds per PyTorch seed |",
+      "|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     lines.append(f"| {r['workload']} | {r['lanes']} | {r['wall_s']:.1f} | {r['startup_s']:.1f} "
-                 f"| {r['compile_s']:.1f} | {r['train_s']:.1f} | {r['torch_s']:.1f} | "
-                 f"{r['seeds_per_torch_seed']:.1f}x |")
+                 f"| {r['compile_s']:.1f} | {r['train_s']:.1f} | {r['finish_s']:.1f} | "
+                 f"{r['torch_s']:.1f} | {r['seeds_per_torch_seed']:.1f}x |")
   lines += ["", "`seeds per PyTorch seed` is lanes x PyTorch's seconds / jaxmem's "
             "wall seconds: jaxmem's seeds per second over a PyTorch loop's (its seeds "
             "one after another, all threads), the whole command included. PyTorch's "
             "time starts at its data loading inside this process: its interpreter's "
-            "start and `import torch` are not counted, while jaxmem's start-up is.", "",
-            "Targets (issue 16):", ""]
+            "start and `import torch` are not counted, while jaxmem's start-up is. "
+            "Start-up: launch to the `compiled in N s` line, less N (with the "
+            "cache off, the setup program's compile falls in it); compile: every "
+            "program's (summary.json); results written: after the last epoch "
+            "(examples.npz, summary, the final checkpoint).", "",
+            "Targets (issues 16 and 26):", ""]
   lines += targets(rows)
+  for sweep, seconds in starts.items():
+    lines.append(f"- start-up <= 2 s, `{sweep}` (8 lanes, compile cache warm, best of 3): "
+                 f"{seconds:.2f} s, {'**met**' if seconds <= 2 else '**missed**'}.")
+  if evaluated:
+    e = evaluated
+    lines.append(f"- evaluation at the speed of training or better, lenet1989 at "
+                 f"{e['lanes']} lanes, per example: evaluating both splits "
+                 f"{e['eval_ms']:.2f} ms, training {e['train_ms']:.2f} ms, "
+                 f"{'**met**' if e['eval_ms'] <= e['train_ms'] else '**missed**'}.")
   lines += ["", "jaxmem commands (plus `--config.num_seeds=LANES --workdir=...`):", ""]
   lines += sorted({f"- `{r['command'].split(' --config.num_seeds')[0]}`" for r in rows})
   lib.publish_section(args.page, "end_to_end", "python scripts/bench_end_to_end.py", lines)

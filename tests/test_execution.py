@@ -45,6 +45,13 @@ def test_lanes_split_over_four_devices_match_one_device(tmp_path):
   assert len(out["four"]["execution"]["devices"]) == 4
   assert out["four"]["execution"]["lanes_per_device"] == 2
   assert len(out["one"]["execution"]["devices"]) == 1
+  # config.json says which form ran: lanes one after another, or vmapped.
+  assert out["one"]["execution"]["lanes"] == "one after another (lax.map)"
+  assert out["four_chunk2"]["execution"]["lanes"] == "vmapped 2 at a time"
+  # And each convolution's form (on CPU: patches at tiny's batch of 32 and the
+  # evaluation's 256).
+  assert out["one"]["execution"]["convolutions"] == dict(training="patches",
+                                                         evaluation="patches")
   for name in ("four", "four_chunk2"):
     np.testing.assert_allclose(out[name]["loss"], out["one"]["loss"], rtol=1e-5)
     pred, ref = np.asarray(out[name]["pred"]), np.asarray(out["one"]["pred"])

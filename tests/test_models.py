@@ -268,6 +268,13 @@ def test_vmap_init_gives_independent_lanes():
   assert not np.allclose(kernel[1], kernel[2])
 
 
+def test_conv_form_is_xla_at_batch_1_and_patches_from_the_threshold_on_cpu():
+  assert jax.default_backend() == "cpu"
+  assert layers.conv_form(1) == "xla"
+  assert layers.conv_form(layers.PATCH_CONV_MIN_BATCH - 1) == "xla"
+  assert layers.conv_form(layers.PATCH_CONV_MIN_BATCH) == "patches"
+
+
 @pytest.mark.parametrize("shape,kernel,stride,padding", [
     ((2, 9, 9, 3), (5, 5, 3, 4), (1, 1), "SAME"),
     ((2, 9, 8, 3), (3, 3, 3, 4), (2, 2), "SAME"),

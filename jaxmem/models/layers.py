@@ -66,8 +66,17 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
 PATCH_CONV_MIN_BATCH = 8
 
 
+def conv_form(batch: int) -> str:
+  """How `conv` computes a convolution of `batch` images on this backend:
+  "patches" (`patch_conv`) or "xla" (`lax.conv_general_dilated`). A lane's
+  convolutions see its own batch, vmapped lanes or not; vmapping lanes in the
+  patch form at batch 1 lost to lanes one after another (scripts/bench_lane_forms.py)."""
+  return "patches" if jax.default_backend() == "cpu" and batch >= PATCH_CONV_MIN_BATCH \
+      else "xla"
+
+
 def conv(lhs, rhs, window_strides, padding, **kwargs) -> jax.Array:
-  """`lax.conv_general_dilated` (NHWC, HWIO); `patch_conv` for CPU batches."""
-  if jax.default_backend() == "cpu" and lhs.shape[0] >= PATCH_CONV_MIN_BATCH:
+  """`lax.conv_general_dilated` (NHWC, HWIO), or `patch_conv` (see `conv_form`)."""
+  if conv_form(lhs.shape[0]) == "patches":
     return patch_conv(lhs, rhs, window_strides, padding, **kwargs)
   return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
