@@ -9,8 +9,6 @@ into lanes). Configs from files (sweep files by path, the configs workdirs
 hold) are read and compared in jaxmem.config_files.
 """
 
-import math
-
 import ml_collections
 
 from jaxmem import errors
@@ -279,7 +277,7 @@ def validate(config) -> None:
                                noise=(0, None, True)), "config.critical.")
   pruning.check(config)
   for key in ("subset_ratio", "dropout_rate"):
-    if not _is_real(config[key]) or not 0.0 <= config[key] < 1.0:
+    if not errors.is_real(config[key]) or not 0.0 <= config[key] < 1.0:
       raise errors.UserError(f"config.{key} must be in [0, 1), got {config[key]}")
   # The config's own values, even where a grid axis shadows them, then each
   # value of each grid axis (every lane's values come from these).
@@ -331,25 +329,19 @@ def _validate_scores(config) -> None:
 def _validate_point(point: dict) -> None:
   """Checks one lane's resolved values (after grid and condition presets)."""
   p = point["label_corruption"]
-  if not _is_real(p) or not 0.0 <= p <= 1.0:
+  if not errors.is_real(p) or not 0.0 <= p <= 1.0:
     raise errors.UserError(
         f"label corruption level must be a number in [0, 1], got {p!r}")
   errors.check_choice("input corruption", point["input_corruption"],
                       corruption.INPUT_KINDS)
   for key in ("learning_rate", "weight_decay"):
-    if not _is_real(point[key]) or point[key] < 0:
+    if not errors.is_real(point[key]) or point[key] < 0:
       raise errors.UserError(
           f"{key} must be a finite number >= 0, got {point[key]!r}")
-  if not _is_real(point["momentum"]) or not 0 <= point["momentum"] < 1:
+  if not errors.is_real(point["momentum"]) or not 0 <= point["momentum"] < 1:
     raise errors.UserError(
         f"momentum must be a number in [0, 1) (SGD's momentum, Adam's b1), got "
         f"{point['momentum']!r}")
-
-
-def _is_real(x) -> bool:
-  """A finite int or float (not a bool, NaN or infinity)."""
-  return (isinstance(x, (int, float)) and not isinstance(x, bool)
-          and math.isfinite(x))
 
 
 def _integers(node, ranges: dict, prefix: str = "config.") -> None:
@@ -367,7 +359,7 @@ def _reals(node, ranges: dict, prefix: str = "config.") -> None:
   """Checks real fields: finite, above `low` (or equal, if inclusive)."""
   for key, (low, high, inclusive) in ranges.items():
     value = node[key]
-    ok = _is_real(value) and (value >= low if inclusive else value > low) and (
+    ok = errors.is_real(value) and (value >= low if inclusive else value > low) and (
         high is None or value <= high)
     if not ok:
       bound = f">= {low}" if inclusive else f"> {low}"

@@ -6,6 +6,7 @@ and exits with status 2. Every other exception is a bug and keeps its traceback.
 """
 
 from collections.abc import Iterable
+import math
 
 
 class UserError(ValueError):
@@ -24,6 +25,13 @@ def check_choice(what: str, value, valid: Iterable) -> None:
   if value not in valid:
     raise UserError(
         f"unknown {what} {value!r}; valid choices: {', '.join(map(str, valid))}")
+
+
+def is_real(x) -> bool:
+  """A finite int or float (not a bool, NaN or infinity): what a numeric
+  config value must be before its range is checked."""
+  return (isinstance(x, (int, float)) and not isinstance(x, bool)
+          and math.isfinite(x))
 
 
 def cause(error: BaseException) -> str:

@@ -204,11 +204,12 @@ def pruning_plan(config, dataset) -> tuple[pruning.Plan | None, dict | None]:
   if any(r.score for r in rules):
     scores = pruning.read(config.pruning.scores, config.pruning.group)
     rows = pruning.join(scores, dataset.train.index, dataset.train.labels)
-    record.update(scores=scores.path, sha256=scores.sha256,
-                  columns={r.rule + ":" + r.score: scores.column(r)[0]
-                           for r in rules if r.score})
-  return pruning.plan(rules, scores, rows, n, m, config.pruning.strata,
-                      config.pruning.hard_cutoff), record
+    record.update(scores=scores.path, sha256=scores.sha256)
+  chosen, columns = pruning.plan(rules, scores, rows, n, m, config.pruning.strata,
+                                 config.pruning.hard_cutoff)
+  if columns:
+    record["columns"] = columns
+  return chosen, record
 
 
 def one_lane(config, num_classes: int, train_labels: jax.Array,

@@ -40,9 +40,7 @@ import ast
 import json
 import os
 import pathlib
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -76,52 +74,26 @@ def jaxmem_run(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path)
   """Wall time of the command, and its own split of it."""
   workdir = root / f"{sweep}_{lanes}"
   shutil.rmtree(workdir, ignore_errors=True)
-  cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", *overrides,
-         f"--config.num_seeds={lanes}", f"--workdir={workdir}"]
+  flags = [f"--experiment={sweep}", *overrides, f"--config.num_seeds={lanes}"]
   env = dict(os.environ, JAXMEM_COMPILE_CACHE="off")  # A user's first run compiles.
-  wall, compiled_at, first_compile = _timed(cmd, env)
-  summary = json.loads((workdir / "summary.json").read_text())
+  t = lib.timed_command(flags, workdir, env)
   config = json.loads((workdir / "config.json").read_text())
-  lanes_run = len(config["lanes"])
-  startup = compiled_at - first_compile
-  return dict(wall_s=wall, lanes=lanes_run, compile_s=summary["compile_s"],
-              train_s=summary["train_s"], startup_s=startup,
-              finish_s=wall - compiled_at - (summary["compile_s"] - first_compile)
-              - summary["train_s"],
-              command=" ".join(["jaxmem", *cmd[3:-1]]))
-
-
-def _timed(cmd: list[str], env: dict) -> tuple[float, float, float]:
-  """Runs a jaxmem command: its wall time, when its "compiled in N s" line
-  came, and N (the epoch program's compile; summary.json's compile_s also
-  counts programs compiled later, at the first evaluation)."""
-  start = time.perf_counter()
-  compiled_at = compiled = None
-  with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                        text=True, env=env) as proc:
-    for line in proc.stderr:
-      found = re.search(r"compiled in ([0-9.]+) s", line)
-      if compiled_at is None and found:
-        compiled_at, compiled = time.perf_counter() - start, float(found.group(1))
-  if proc.returncode or compiled_at is None:
-    raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode})")
-  return time.perf_counter() - start, compiled_at, compiled
+  startup = t["compiled_at"] - t["first_compile"]
+  return dict(wall_s=t["wall_s"], lanes=len(config["lanes"]), compile_s=t["compile_s"],
+              train_s=t["train_s"], startup_s=startup,
+              finish_s=t["wall_s"] - t["compiled_at"] - (t["compile_s"] - t["first_compile"])
+              - t["train_s"],
+              command=" ".join(["jaxmem", *flags]))
 
 
 def startup(sweep: str, root: pathlib.Path, rounds: int = 3) -> float:
   """Issue 26's start-up: launch to the "compiled in" line, less the compile,
   with the compile cache warm (a first run fills it), the best of `rounds`."""
-  cache = root / "xla_cache"
-  env = dict(os.environ, JAXMEM_COMPILE_CACHE=str(cache))
-  best = float("inf")
-  for r in range(rounds + 1):
-    workdir = root / f"startup_{sweep}_{r}"
-    cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", "--config.num_epochs=1",
-           "--config.num_seeds=8", f"--workdir={workdir}"]
-    _, compiled_at, compiled = _timed(cmd, env)
-    if r:  # The first run fills the cache.
-      best = min(best, compiled_at - compiled)
-  return best
+  env = dict(os.environ, JAXMEM_COMPILE_CACHE=str(root / "xla_cache"))
+  flags = [f"--experiment={sweep}", "--config.num_epochs=1", "--config.num_seeds=8"]
+  times = [lib.timed_command(flags, root / f"startup_{sweep}_{r}", env)
+           for r in range(rounds + 1)]
+  return min(t["compiled_at"] - t["first_compile"] for t in times[1:])  # [0] fills the cache.
 
 
 def eval_vs_train(sweep: str, overrides: list[str], lanes: int, root: pathlib.Path) -> dict:
@@ -130,10 +102,9 @@ def eval_vs_train(sweep: str, overrides: list[str], lanes: int, root: pathlib.Pa
   epoch of training alone, and the last epoch's extra is the evaluation."""
   workdir = root / f"{sweep}_{lanes}_eval"
   epochs = 3
-  cmd = [sys.executable, "-m", "jaxmem", f"--experiment={sweep}", *overrides,
-         f"--config.num_epochs={epochs}", f"--config.eval_every_epochs={epochs}",
-         f"--config.num_seeds={lanes}", f"--workdir={workdir}"]
-  _timed(cmd, dict(os.environ))
+  lib.timed_command([f"--experiment={sweep}", *overrides, f"--config.num_epochs={epochs}",
+                     f"--config.eval_every_epochs={epochs}", f"--config.num_seeds={lanes}"],
+                    workdir)
   elapsed = {}
   for line in (workdir / "metrics.jsonl").read_text().splitlines():
     row = json.loads(line)

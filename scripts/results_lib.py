@@ -67,18 +67,33 @@ def run(name: str, root: str, overrides: dict | None = None, data_dir=None,
   return workdir
 
 
-def timed_command(flags: list[str], workdir: str) -> dict:
-  """Runs `python -m jaxmem FLAGS --workdir=WORKDIR` as a user would, whole;
-  returns its wall time and summary.json's compile and training times."""
+def timed_command(flags: list[str], workdir, env: dict | None = None) -> dict:
+  """Runs `python -m jaxmem FLAGS --workdir=WORKDIR` as a user would, whole.
+
+  Returns its wall time, summary.json's compile and training times, when its
+  "compiled in N s" line came (`compiled_at`, from launch) and N
+  (`first_compile`: the epoch program's; summary.json's compile_s also counts
+  programs compiled later).
+  """
+  import re  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
   command = [sys.executable, "-m", "jaxmem", *flags, f"--workdir={workdir}"]
   start = time.perf_counter()
-  done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+  compiled_at = first_compile = None
+  tail = []
+  with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        text=True, env=env) as proc:
+    for line in proc.stderr:
+      tail = (tail + [line])[-40:]
+      found = re.search(r"compiled in ([0-9.]+) s", line)
+      if compiled_at is None and found:
+        compiled_at, first_compile = time.perf_counter() - start, float(found.group(1))
   wall = time.perf_counter() - start
-  if done.returncode:
-    raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+  if proc.returncode:
+    raise SystemExit(f"{' '.join(command)} failed:\n{''.join(tail)[-3000:]}")
   held = summary(workdir)
-  return dict(wall_s=wall, train_s=held["train_s"], compile_s=held["compile_s"])
+  return dict(wall_s=wall, train_s=held["train_s"], compile_s=held["compile_s"],
+              compiled_at=compiled_at, first_compile=first_compile)
 
 
 def summary(workdir) -> dict:

@@ -302,12 +302,6 @@ def analyze(paths: list[str], out: str | None = None, data_dir=None, k: int = 30
   return Analysis(folder=folder, groups=results)
 
 
-def _pruned(stored: dict) -> bool:
-  """Whether a stored config's lanes train on subsets chosen by pruning rules."""
-  return any(p != "none" for p in (stored["grid"].get("prune")
-                                   or (stored.get("prune", "none"),)))
-
-
 def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Group:
   """One group's table, correlations and detection, from the lanes of every
   workdir in it."""
@@ -316,9 +310,9 @@ def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Gro
               if (g == name).any()]
   holdout = collections.defaultdict(list)
   for wd, ex, keep in zip(workdirs, examples, lanes):
-    stored = wd.read_json("config.json")["config"]
+    described = wd.read_json("config.json")
     # Pruned lanes hold out the examples a score chose: no random hold-out.
-    if not len(keep) or ex["in_subset"][keep].all() or _pruned(stored):
+    if not len(keep) or ex["in_subset"][keep].all() or "pruning" in described:
       continue
     if (ex["labels"][keep] != ex["labels"][keep][:1]).any():
       logging.warning(
@@ -328,7 +322,7 @@ def _group(name: str, workdirs, examples, runs, groups, num_classes: int) -> Gro
     live = keep[ex["diverged_epoch"][keep] < 0]
     # Workdirs of one subset ratio (a sweep's seeds split over jobs) are one
     # estimate of the held-out accuracy at that ratio: their lanes pool.
-    ratio = stored["subset_ratio"]
+    ratio = described["config"]["subset_ratio"]
     holdout[ratio].append((ex["train_correct"][live], ex["in_subset"][live],
                            ex["train_prob"][live] if "train_prob" in ex else None))
   holdout_runs = [tuple(None if any(p is None for p in part) else np.concatenate(part)

@@ -22,7 +22,7 @@ FULL = "none"  # The rule of unpruned lanes: every training example kept.
 
 
 def lanes(paths: list[str]) -> list[dict]:
-  """Every finished lane of `paths`: workdir, rule, fraction, seed, test_acc,
+  """Every finished lane of `paths`: workdir, data set, rule, fraction, seed, test_acc,
   holdout_acc (NaN where nothing was pruned) and whether it diverged."""
   found = []
   for path in paths:
@@ -32,7 +32,8 @@ def lanes(paths: list[str]) -> list[dict]:
     fraction = described["config"]["pruning"]["fraction"] if "pruning" in described else 1.0
     for lane in summary["lanes"]:
       nan = lambda v: math.nan if v is None else float(v)
-      found.append(dict(workdir=str(path), rule=resolved[lane["lane"]].get("prune", FULL),
+      found.append(dict(workdir=str(path), dataset=described["dataset"]["name"],
+                        rule=resolved[lane["lane"]].get("prune", FULL),
                         fraction=fraction, seed=lane["seed"],
                         test_acc=nan(lane.get("test_acc")),
                         holdout_acc=nan(lane.get("holdout_acc")),
@@ -49,12 +50,13 @@ def curves(paths: list[str]) -> list[dict]:
     UserError: a workdir is not finished, or the workdirs train on different
       data sets (their curves would not be one experiment's).
   """
-  datasets = {files.Workdir(p).read_json("config.json")["dataset"]["name"] for p in paths}
+  found = lanes(paths)
+  datasets = {lane["dataset"] for lane in found}
   if len(datasets) > 1:
     raise errors.UserError(f"pruning curves pool one data set's runs; these "
                            f"train on {', '.join(sorted(datasets))}")
   cells = collections.defaultdict(list)
-  for lane in lanes(paths):
+  for lane in found:
     cells[lane["rule"], lane["fraction"]].append(lane)
   rules = list(dict.fromkeys([FULL, "random"] + [rule for rule, _ in cells]))
   rows = []

@@ -26,8 +26,9 @@ is named with its sign, `+S` (higher is harder) or `-S` (lower is harder).
 """
 
 import dataclasses
+import functools
 import hashlib
-import math
+import os
 import pathlib
 
 from flax import struct
@@ -101,12 +102,11 @@ def check(config) -> None:
   specs = list(dict.fromkeys(config.grid.prune or (config.prune,)))  # The lanes' own.
   rules = [parse(s) for s in specs if s != "none"]
   p = config.pruning
-  real = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-  if not real(p.fraction) or not 0.0 < p.fraction <= 1.0:
+  if not errors.is_real(p.fraction) or not 0.0 < p.fraction <= 1.0:
     raise errors.UserError(f"config.pruning.fraction must be in (0, 1], got {p.fraction!r}")
   if not isinstance(p.strata, int) or isinstance(p.strata, bool) or p.strata < 1:
     raise errors.UserError(f"config.pruning.strata must be an integer >= 1, got {p.strata!r}")
-  if not real(p.hard_cutoff) or not 0.0 <= p.hard_cutoff < 1.0:
+  if not errors.is_real(p.hard_cutoff) or not 0.0 <= p.hard_cutoff < 1.0:
     raise errors.UserError(
         f"config.pruning.hard_cutoff must be in [0, 1), got {p.hard_cutoff!r}")
   if not rules:
@@ -170,12 +170,28 @@ class ScoreFile:
 
 
 def read(path: str, group: str = "") -> ScoreFile:
-  """Reads a score file (CSV, Parquet or npz), one group of a difficulty table.
+  """Reads a score file (CSV, Parquet or npz), one group of a difficulty table;
+  once per process while the file is unchanged (validation and the run's
+  build both read it).
 
   Raises:
     UserError: unreadable, no ids, several groups and none chosen, or an
       unknown group.
   """
+  try:
+    stat = os.stat(path)
+  except OSError:
+    return _read(str(path), group)  # Its one-line error.
+  return _read_unchanged(str(path), group, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_unchanged(path: str, group: str, size: int, mtime_ns: int) -> ScoreFile:
+  del size, mtime_ns  # The cache's key: the file as it is now.
+  return _read(path, group)
+
+
+def _read(path: str, group: str) -> ScoreFile:
   where = f"config.pruning.scores {path}"
   try:
     raw = pathlib.Path(path).read_bytes()
@@ -310,12 +326,18 @@ def choose(rule: str, hardness: np.ndarray | None, n: int, m: int, strata: int,
 
 
 def plan(rules: list[Rule], scores: ScoreFile | None, rows: np.ndarray | None, n: int,
-         m: int, strata: int, hard_cutoff: float) -> Plan:
-  """Every rule's choice, stacked (host arrays)."""
-  chosen = [choose(r.rule, None if r.rule == "random" else scores.column(r)[1][rows],
-                   n, m, strata, hard_cutoff) for r in rules]
+         m: int, strata: int, hard_cutoff: float) -> tuple[Plan, dict[str, str]]:
+  """Every rule's choice, stacked (host arrays), and the column each scored
+  rule ranked by ({"hardest:el2n": "el2n_e2_mean", ...})."""
+  chosen, columns = [], {}
+  for r in rules:
+    hardness = None
+    if r.score:
+      name, values = scores.column(r)
+      columns[f"{r.rule}:{r.score}"], hardness = name, values[rows]
+    chosen.append(choose(r.rule, hardness, n, m, strata, hard_cutoff))
   stratum, rank, budget, random = (np.stack(x) for x in zip(*chosen))
-  return Plan(stratum=stratum, rank=rank, budget=budget, random=random)
+  return Plan(stratum=stratum, rank=rank, budget=budget, random=random), columns
 
 
 def select(plan: Plan, key: jax.Array, m: int) -> jax.Array:
