@@ -13,11 +13,13 @@ float32 summation order:
            `lanes` mesh with `shard_map`; each device maps over its own
            chunks, and the data set is replicated.
 
-Measured on a 2-core CPU (docs/benchmarks.md), vmapping lanes is slower than
-running them one after another (batched matmuls copy transposed gradients; the
-lanes' weights overflow the cache, vmapped convolutions become grouped ones),
-while on an accelerator one lane leaves the device idle. So the automatic
-chunk is 1 on CPU, and elsewhere every lane on a device, or as many as fit in
+Measured on a 2-core CPU (docs/benchmarks.md), vmapping lanes is mostly
+slower than running them one after another (batched matmuls copy transposed
+gradients; the lanes' weights overflow the cache), while on an accelerator one
+lane leaves the device idle. So the automatic chunk is 1 on CPU, except where
+`CPU_CHUNKS` measured better (small convolutions at small batch, a step of
+tiny kernels each paying a fixed cost: vmapped, each kernel does the work of
+several lanes), and elsewhere every lane on a device, or as many as fit in
 half the device's memory (measured from the compiled one-lane program);
 `config.lane_chunk` overrides it. On CPU the host is split into one XLA
 device per core (`split_host`, before JAX starts): the cores then train
@@ -82,6 +84,16 @@ def device_bytes_free(device) -> int | None:
   return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
 
 
+# The automatic chunk on CPU, by model and by batch (below SMALL_BATCH: True),
+# where it is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
+# (and its variants, the same step) at batch 1, convolutions as patches
+# (`models.layers.conv_form`): 8 lanes vmapped ran 1.4-1.6x lanes one after
+# another, 16 no faster than 8; an MLP at batch 1 lost vmapped (0.7x), its
+# step bound by reading its weights.
+SMALL_BATCH = 8
+CPU_CHUNKS = {name: {True: 8} for name in ("lenet1989", "lenet1989_linear", "lenet1989_relu")}
+
+
 def lane_chunk(config, num_lanes: int, num_devices: int = 1,
                bytes_per_lane: int | None = None) -> int:
   """Lanes vmapped together on one device (see the module docstring).
@@ -98,7 +110,8 @@ def lane_chunk(config, num_lanes: int, num_devices: int = 1,
   if config.lane_chunk:
     return min(config.lane_chunk, per_device)
   if jax.default_backend() == "cpu":
-    return 1
+    chunk = CPU_CHUNKS.get(config.model, {}).get(config.batch_size < SMALL_BATCH, 1)
+    return min(chunk, per_device)
   free = device_bytes_free(devices()[0])
   if bytes_per_lane is None or free is None:
     return per_device

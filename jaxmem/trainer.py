@@ -193,10 +193,10 @@ class Trainer:
   def _train(self, state) -> dict:
     run, config, progress = self.run, self.config, self.progress
     programs = epoch_lib.Programs(run, state)
-    logging.info("%d lanes (%s), compiled in %.1f s; lanes vmapped %d at a time "
-                 "on each of %d device(s); measures: %s", run.num_lanes,
+    logging.info("%d lanes (%s), compiled in %.1f s; lanes %s on each of %d "
+                 "device(s); measures: %s", run.num_lanes,
                  ", ".join(run.lanes.axes) or "seeds only", programs.compile_s,
-                 run.plan.chunk, run.plan.num_devices,
+                 run.plan.describe()["lanes"], run.plan.num_devices,
                  ", ".join(m.name for m in run.measures))
     store = _history(run, self.wd, progress.epoch)
     board = _tensorboard(run, self.wd)

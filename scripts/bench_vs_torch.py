@@ -332,11 +332,14 @@ def targets(rows: list[dict]) -> list[str]:
 # What was tried for the targets missed; the profile above gives the numbers.
 TRIED = """### What was tried, and where the rest of the time goes
 
-- **Lanes one at a time beat vmapped lanes on this CPU** (compare `jaxmem` and
-  `jaxmem_vmap`): vmapped matmuls become batched matmuls that copy transposed
-  weight gradients every step, vmapped convolutions become grouped ones, and
-  the lanes' weights overflow the cache. The automatic plan is therefore one
-  lane at a time per device, `lax.map` over the lanes inside one program.
+- **Lanes one at a time mostly beat vmapped lanes on this CPU** (compare
+  `jaxmem` and `jaxmem_vmap`): vmapped matmuls become batched matmuls that
+  copy transposed weight gradients every step, vmapped convolutions become
+  grouped ones, and the lanes' weights overflow the cache. The automatic plan
+  is therefore one lane at a time per device, `lax.map` over the lanes inside
+  one program, except for LeNet 1989 at batch 1 in the commits after 8e828cf
+  (this table predates them): convolutions as patch matmuls and H2 as one masked kernel,
+  8 lanes vmapped run 1.4-1.6x lanes one after another (section `lane_forms`).
 - **One XLA device per core** (`jaxmem.execution.split_host`): XLA's CPU
   runtime runs one small kernel at a time, so LeNet 1989's batch-1 steps left
   the second core idle; with a device per core, the cores train different
@@ -345,10 +348,11 @@ TRIED = """### What was tried, and where the rest of the time goes
   checking every gradient element for NaN separately, cost about 20% each of
   an MLP step; jaxmem now freezes only the parameters and checks one sum per
   gradient leaf (compare the profile's `jaxmem` and bare `sgd` rows).
-- **Convolutions as patch matmuls on CPU** (`models.layers.patch_conv`, for batches of
-  8 or more): XLA's CPU convolution weight gradient runs about 30x slower inside
-  the `lax.scan` of an epoch (`scripts/bench_conv_in_scan.py`); a masked single
-  convolution for LeNet's H2 and patch matmuls at batch 1 were both slower.
+- **Convolutions as patch matmuls on CPU** (`models.layers.patch_conv`, at
+  every batch size after 8e828cf, from batch 8 up to it): XLA's CPU convolution weight
+  gradient runs about 30x slower inside the `lax.scan` of an epoch
+  (`scripts/bench_conv_in_scan.py`). LeNet's H2 as one masked convolution lost
+  as XLA's convolution, and wins as a patch matmul (section `lane_forms`).
 - **LeNet 1989 at batch 1 is bound by per-kernel cost, not arithmetic**: its
   step is under a hundred small XLA kernels (the profile's `kernels`), most of
   them a few hundred multiply-adds, each paying XLA's CPU runtime a fixed cost

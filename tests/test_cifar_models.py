@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from jaxmem import models
+from jaxmem.models import layers
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
 import torch_models  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -107,10 +108,11 @@ def _close(ours, theirs, what):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "preact_resnet18", "vgg16", "wrn28_2"])
-def test_same_weights_same_outputs_as_torch_twin(name):
+def test_same_weights_same_outputs_as_torch_twin(name, monkeypatch):
+  # XLA's convolution, faster to compile than CPU's patches (test_models
+  # checks patch_conv against it).
+  monkeypatch.setattr(layers, "conv_form", lambda: "xla")
   model = models.create(name, 10)
-  # Below PATCH_CONV_MIN_BATCH: XLA's convolution, faster to compile here;
-  # test_models checks patch_conv (training's CPU path) against it.
   batch = 3
   x = np.random.default_rng(1).normal(size=(batch,) + CIFAR).astype(np.float32)
   variables = _random_variables(model, x)

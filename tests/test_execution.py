@@ -48,10 +48,8 @@ def test_lanes_split_over_four_devices_match_one_device(tmp_path):
   # config.json says which form ran: lanes one after another, or vmapped.
   assert out["one"]["execution"]["lanes"] == "one after another (lax.map)"
   assert out["four_chunk2"]["execution"]["lanes"] == "vmapped 2 at a time"
-  # And each convolution's form (on CPU: patches at tiny's batch of 32 and the
-  # evaluation's 256).
-  assert out["one"]["execution"]["convolutions"] == dict(training="patches",
-                                                         evaluation="patches")
+  # And how convolutions ran (on CPU: patches).
+  assert out["one"]["execution"]["convolutions"] == "patches"
   for name in ("four", "four_chunk2"):
     np.testing.assert_allclose(out[name]["loss"], out["one"]["loss"], rtol=1e-5)
     pred, ref = np.asarray(out[name]["pred"]), np.asarray(out["one"]["pred"])
@@ -80,6 +78,48 @@ def test_plan_chooses_and_checks_devices():
   with pytest.raises(errors.UserError, match="valid: 0 \\(all\\) or 1..1"):
     execution.plan(tiny(num_devices=2), 3)
   assert execution.plan(tiny(lane_chunk=8), 3).chunk == 3
+
+
+def test_the_cpu_plan_vmaps_lenet1989_at_batch_1_and_runs_an_mlp_lane_by_lane():
+  lenet = lambda **o: tiny(**{"model": "lenet1989", "batch_size": 1, **o})
+  assert execution.plan(lenet(num_seeds=20), 20).chunk == 8
+  assert execution.plan(lenet(num_seeds=3), 3).chunk == 3  # No more than the lanes.
+  assert execution.plan(lenet(num_seeds=20, batch_size=32), 20).chunk == 1
+  assert execution.plan(lenet(num_seeds=20, lane_chunk=1), 20).chunk == 1
+  assert execution.plan(tiny(num_seeds=20, batch_size=1), 20).chunk == 1
+
+
+def test_lenet1989_lanes_vmapped_in_the_patch_form_equal_each_lane_alone(tmp_path):
+  """The form the CPU plan picks for LeNet 1989 at batch 1 (lanes vmapped,
+  convolutions as one batched patch matmul, H2 as one masked kernel) gives
+  every lane what it gets trained alone, one lane by itself in the map form,
+  to float32 rounding: per-epoch losses and accuracies, and each example's
+  final prediction."""
+  import jaxmem  # pylint: disable=g-import-not-at-top
+  from jaxmem.workdir import files  # pylint: disable=g-import-not-at-top
+
+  def lenet(path, **overrides):
+    c = tiny(model="lenet1989", batch_size=1, loss="mse", learning_rate=0.03,
+             eval_batch_size=32, **overrides)
+    c.synthetic.update(dict(num_train=48, num_test=32, shape=(16, 16, 1)))
+    jaxmem.train(c, str(path))
+    wd = files.Workdir(path)
+    return (wd.read_json("config.json")["execution"], wd.read_metrics(),
+            wd.read_examples()["train_pred"])
+
+  together, rows, pred = lenet(tmp_path / "together", num_seeds=3)
+  assert together["lanes"] == "vmapped 3 at a time"
+  assert together["convolutions"] == "patches"
+  for seed in (0, 2):
+    alone, alone_rows, alone_pred = lenet(tmp_path / f"alone{seed}", num_seeds=1,
+                                          first_seed=seed)
+    assert alone["lanes"] == "one after another (lax.map)"
+    mine = [r for r in rows if r["seed"] == seed]
+    assert len(mine) == len(alone_rows) == 2
+    for got, want in zip(mine, alone_rows):
+      for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+        assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (seed, key)
+    np.testing.assert_array_equal(pred[seed], alone_pred[0])
 
 
 def test_chunk_for_memory_caps_lanes_by_free_memory():

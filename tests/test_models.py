@@ -268,11 +268,28 @@ def test_vmap_init_gives_independent_lanes():
   assert not np.allclose(kernel[1], kernel[2])
 
 
-def test_conv_form_is_xla_at_batch_1_and_patches_from_the_threshold_on_cpu():
+def test_conv_form_is_patches_on_cpu_at_every_batch():
   assert jax.default_backend() == "cpu"
-  assert layers.conv_form(1) == "xla"
-  assert layers.conv_form(layers.PATCH_CONV_MIN_BATCH - 1) == "xla"
-  assert layers.conv_form(layers.PATCH_CONV_MIN_BATCH) == "patches"
+  assert layers.conv_form() == "patches"
+  x, k = jnp.ones((1, 8, 8, 2)), jnp.ones((3, 3, 2, 4))
+  ops = str(jax.make_jaxpr(lambda x, k: layers.conv(x, k, (1, 1), "SAME"))(x, k))
+  assert "dot_general" in ops and "conv_general_dilated" not in ops
+
+
+def test_h2_as_one_masked_kernel_equals_a_convolution_per_group():
+  groups = lenet1989.LeNet1989.H2_GROUPS
+  kernel = jax.random.normal(jax.random.PRNGKey(0), (5, 5, 8, 12))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 12, 12, 12))
+  full = lenet1989.connected(kernel, groups, 12)
+  assert full.shape == (5, 5, 12, 12)
+  conv = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  want = jnp.concatenate([conv(x[..., np.asarray(maps)], kernel[..., 4 * i:4 * i + 4])
+                          for i, maps in enumerate(groups)], axis=-1)
+  np.testing.assert_allclose(conv(x, full), want, rtol=1e-5, atol=1e-5)
+  for i, maps in enumerate(groups):  # Zero exactly where a map is not seen.
+    unseen = [m for m in range(12) if m not in maps]
+    assert not np.any(full[:, :, unseen, 4 * i:4 * i + 4])
 
 
 @pytest.mark.parametrize("shape,kernel,stride,padding", [

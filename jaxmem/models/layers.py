@@ -61,22 +61,18 @@ def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return patches @ rhs.reshape(kh * kw * cin, cout)
 
 
-# The smallest batch for which `conv` uses patch_conv on CPU: at batch 1
-# (LeNet 1989) the slices cost more than XLA's convolution loses in a scan.
-PATCH_CONV_MIN_BATCH = 8
-
-
-def conv_form(batch: int) -> str:
-  """How `conv` computes a convolution of `batch` images on this backend:
-  "patches" (`patch_conv`) or "xla" (`lax.conv_general_dilated`). A lane's
-  convolutions see its own batch, vmapped lanes or not; vmapping lanes in the
-  patch form at batch 1 lost to lanes one after another (scripts/bench_lane_forms.py)."""
-  return "patches" if jax.default_backend() == "cpu" and batch >= PATCH_CONV_MIN_BATCH \
-      else "xla"
+def conv_form() -> str:
+  """How `conv` computes convolutions on this backend: "patches"
+  (`patch_conv`) on CPU, at every batch size, "xla"
+  (`lax.conv_general_dilated`) elsewhere. At batch 1 XLA's CPU convolution is
+  about as fast for one lane, but the plan vmaps small convolutions at small
+  batch over lanes (`execution.lane_chunk`), where XLA's becomes a grouped
+  convolution and patches, one batched matmul, win (scripts/bench_lane_forms.py)."""
+  return "patches" if jax.default_backend() == "cpu" else "xla"
 
 
 def conv(lhs, rhs, window_strides, padding, **kwargs) -> jax.Array:
   """`lax.conv_general_dilated` (NHWC, HWIO), or `patch_conv` (see `conv_form`)."""
-  if conv_form(lhs.shape[0]) == "patches":
+  if conv_form() == "patches":
     return patch_conv(lhs, rhs, window_strides, padding, **kwargs)
   return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)

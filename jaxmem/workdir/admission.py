@@ -7,7 +7,6 @@ unreadable marker or status is never "no run here"; `--overwrite` replaces a
 jaxmem run and removes only jaxmem's own files.
 """
 
-import json
 import os
 import pathlib
 import shutil
