@@ -87,9 +87,9 @@ def device_bytes_free(device) -> int | None:
 # The automatic chunk on CPU, by model and by batch (below SMALL_BATCH: True),
 # where it is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
 # (and its variants, the same step) at batch 1, convolutions as patches
-# (`models.layers.conv_form`): 8 lanes vmapped ran 1.4-1.6x lanes one after
-# another, 16 no faster than 8; an MLP at batch 1 lost vmapped (0.7x), its
-# step bound by reading its weights.
+# (`models.layers.conv_form`): 8 lanes vmapped ran 1.3x lanes one after
+# another (1.5x the form before), 16 no faster than 8; an MLP at batch 1 lost
+# vmapped (0.7x), its step bound by reading its weights.
 SMALL_BATCH = 8
 CPU_CHUNKS = {name: {True: 8} for name in ("lenet1989", "lenet1989_linear", "lenet1989_relu")}
 

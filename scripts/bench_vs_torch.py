@@ -339,7 +339,7 @@ TRIED = """### What was tried, and where the rest of the time goes
   is therefore one lane at a time per device, `lax.map` over the lanes inside
   one program, except for LeNet 1989 at batch 1 in the commits after 8e828cf
   (this table predates them): convolutions as patch matmuls and H2 as one masked kernel,
-  8 lanes vmapped run 1.4-1.6x lanes one after another (section `lane_forms`).
+  8 lanes vmapped run 1.3x lanes one after another (section `lane_forms`).
 - **One XLA device per core** (`jaxmem.execution.split_host`): XLA's CPU
   runtime runs one small kernel at a time, so LeNet 1989's batch-1 steps left
   the second core idle; with a device per core, the cores train different

@@ -24,7 +24,6 @@ import shutil
 from absl import logging
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from jaxmem import errors
 from jaxmem.runtime import distributed
@@ -129,6 +128,12 @@ def _as_expected(restored, expected, renames: dict | None = None):
   return jax.tree.unflatten(treedef, leaves)
 
 
+def _orbax():
+  """orbax.checkpoint, imported when a checkpoint is first opened."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  return ocp
+
+
 class Checkpoints:
   """The checkpoints of one workdir: save every few epochs, restore the newest."""
 
@@ -136,20 +141,32 @@ class Checkpoints:
     self.directory = pathlib.Path(directory).absolute()
     # Unusable checkpoints move here, out of Orbax's way but kept for a look.
     self.damaged = self.directory.with_name(self.directory.name + "_damaged")
-    self._options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous)
-    self.manager = self._open()
+    self.keep, self.asynchronous = keep, asynchronous
+    self._manager = None  # Opened at first use: see `manager`.
     self._saving: int | None = None  # The epoch of the save in flight.
 
-  def _open(self) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(self.directory, options=self._options,
-                                 item_names=("arrays", "meta"))
+  @property
+  def manager(self):
+    """Orbax's CheckpointManager, opened (and Orbax imported, 0.2-0.4 s) at
+    first use: a run starts compiling before that, and a run that never
+    saves or restores never pays it."""
+    if self._manager is None:
+      self._manager = self._open()
+    return self._manager
+
+  def _open(self):
+    ocp = _orbax()
+    return ocp.CheckpointManager(
+        self.directory, item_names=("arrays", "meta"),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=self.keep, create=True,
+            enable_async_checkpointing=self.asynchronous))
 
   def _set_aside(self, epochs: list[int]) -> None:
     """Moves unusable checkpoints to `damaged`, so new saves can take their place."""
     if not epochs:
       return
-    self.manager.close()
+    self.close()
     if distributed.is_primary():  # Every process found the same ones unusable.
       self.damaged.mkdir(parents=True, exist_ok=True)
       for epoch in epochs:
@@ -157,7 +174,6 @@ class Checkpoints:
         shutil.rmtree(target, ignore_errors=True)
         shutil.move(str(self.directory / str(epoch)), target)
     distributed.barrier("jaxmem_set_aside")
-    self.manager = self._open()
 
   def save(self, epoch: int, arrays, meta: dict) -> None:
     """Starts saving `arrays` (a pytree of jax and numpy arrays) and `meta`.
@@ -176,8 +192,8 @@ class Checkpoints:
     self.check()
     self._saving = epoch
     try:
-      self.manager.save(epoch, args=ocp.args.Composite(
-          arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)),
+      self.manager.save(epoch, args=_orbax().args.Composite(
+          arrays=_orbax().args.StandardSave(arrays), meta=_orbax().args.JsonSave(meta)),
                         force=True)
     except Exception as e:  # pylint: disable=broad-except
       raise failure(e, epoch, self.directory) from None
@@ -244,6 +260,7 @@ class Checkpoints:
     """Reads checkpoint `epoch` unverified: as saved (numpy), or with
     `sharding` each process its own lanes of `expected`'s lane count."""
     folder = self.directory / str(epoch)
+    ocp = _orbax()
     reader = ocp.PyTreeCheckpointer()
     # Read on its own, the item warns that the manager's metadata file is
     # not inside it; that file is one level up, where it belongs.
@@ -262,8 +279,8 @@ class Checkpoints:
       arrays = reader.restore(folder / "arrays", restore_args=args)
     finally:
       logger.removeFilter(quiet)
-    meta = self.manager.restore(epoch, args=ocp.args.Composite(
-        meta=ocp.args.JsonRestore()))["meta"]
+    meta = self.manager.restore(epoch, args=_orbax().args.Composite(
+        meta=_orbax().args.JsonRestore()))["meta"]
     return arrays, meta
 
   def wait(self) -> None:
@@ -278,7 +295,10 @@ class Checkpoints:
     """Closes the manager, waiting for a save in flight; never raises for it
     (a failed save has been reported, or is a temporary folder the next start
     removes)."""
+    manager, self._manager = self._manager, None
+    if manager is None:
+      return
     try:
-      self.manager.close()
+      manager.close()
     except Exception:  # pylint: disable=broad-except
       pass
