@@ -84,14 +84,14 @@ def device_bytes_free(device) -> int | None:
   return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
 
 
-# The automatic chunk on CPU, by model and by batch (below SMALL_BATCH: True),
-# where it is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
+# The automatic chunk on CPU for batches under SMALL_BATCH, by model, where it
+# is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
 # (and its variants, the same step) at batch 1, convolutions as patches
 # (`models.layers.conv_form`): 8 lanes vmapped ran 1.3x lanes one after
 # another (1.5x the form before), 16 no faster than 8; an MLP at batch 1 lost
 # vmapped (0.7x), its step bound by reading its weights.
 SMALL_BATCH = 8
-CPU_CHUNKS = {name: {True: 8} for name in ("lenet1989", "lenet1989_linear", "lenet1989_relu")}
+CPU_CHUNKS = {"lenet1989": 8, "lenet1989_linear": 8, "lenet1989_relu": 8}
 
 
 def lane_chunk(config, num_lanes: int, num_devices: int = 1,
@@ -110,8 +110,8 @@ def lane_chunk(config, num_lanes: int, num_devices: int = 1,
   if config.lane_chunk:
     return min(config.lane_chunk, per_device)
   if jax.default_backend() == "cpu":
-    chunk = CPU_CHUNKS.get(config.model, {}).get(config.batch_size < SMALL_BATCH, 1)
-    return min(chunk, per_device)
+    small = config.batch_size < SMALL_BATCH
+    return min(CPU_CHUNKS.get(config.model, 1) if small else 1, per_device)
   free = device_bytes_free(devices()[0])
   if bytes_per_lane is None or free is None:
     return per_device

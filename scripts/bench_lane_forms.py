@@ -104,8 +104,7 @@ def main() -> None:
   parser.add_argument("--rounds", type=int, default=2)
   parser.add_argument("--page", default=str(PAGE))
   args = parser.parse_args()
-  if not os.environ.get("JAXMEM_DATA_DIR"):
-    raise SystemExit("set JAXMEM_DATA_DIR (USPS), e.g. JAXMEM_DATA_DIR=../shared/data")
+  command = lib.real_data_command("USPS")
   lib.setup()
   rows = {}
   with tempfile.TemporaryDirectory() as tmp:
@@ -118,8 +117,6 @@ def main() -> None:
                                         for k, v in got.items()}), flush=True)
   best = max(rows, key=lambda n: rows[n]["rate"])
   base = rows["map, xla, H2 per group"]["rate"]
-  command = ("JAXMEM_DATA_DIR=../shared/data python scripts/bench_lane_forms.py "
-             + " ".join(sys.argv[1:])).strip()
   lines = [
       "## LeNet-1989's lanes at batch 1: one after another, or vmapped",
       "",

@@ -23,10 +23,8 @@ median of --rounds rounds, the two in turn within a round. Writes the
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
-import sys
 import tempfile
 
 import numpy as np
@@ -53,8 +51,7 @@ def main() -> None:
   parser.add_argument("--rounds", type=int, default=2)
   parser.add_argument("--page", default=str(PAGE))
   args = parser.parse_args()
-  if not os.environ.get("JAXMEM_DATA_DIR"):
-    raise SystemExit("set JAXMEM_DATA_DIR (USPS), e.g. JAXMEM_DATA_DIR=../shared/data")
+  command = lib.real_data_command("USPS")
   lib.setup()
   fractions = [float(f) for f in args.fractions.split(",")]
   seeds = lib.sweep_config(SWEEP).num_seeds
@@ -77,8 +74,6 @@ def main() -> None:
   median = {n: {k: statistics.median(t[k] for t in ts) for k in ts[0]}
             for n, ts in times.items()}
   sep, masked = median["separate"], median["masked (lower bound)"]
-  command = ("JAXMEM_DATA_DIR=../shared/data python scripts/bench_pruning.py "
-             + " ".join(sys.argv[1:])).strip()
   rows = [f"| {n} | {m['wall_s']:.1f} | {m['compile_s']:.1f} | {m['train_s']:.1f} |"
           for n, m in median.items()]
   kept = sum(fractions) / (max(fractions) * len(fractions))

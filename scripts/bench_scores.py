@@ -27,10 +27,8 @@ section of docs/benchmarks.md.
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
-import sys
 import tempfile
 
 import results_lib as lib  # pylint: disable=wrong-import-position
@@ -69,8 +67,7 @@ def main() -> None:
   parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--page", default=str(PAGE))
   args = parser.parse_args()
-  if not os.environ.get("JAXMEM_DATA_DIR"):
-    raise SystemExit("set JAXMEM_DATA_DIR (Fashion-MNIST), e.g. JAXMEM_DATA_DIR=../shared/data")
+  command = lib.real_data_command("Fashion-MNIST")
   lib.setup()  # As the commands it times: a device per core (for the page's machine line).
   runs = variants(args.epochs)
   times = {name: [] for name in runs}
@@ -93,8 +90,6 @@ def main() -> None:
   base, train = median["none"], median["training"]
   lanes = 2 * args.seeds
   lane_examples = lanes * 10_000
-  command = ("JAXMEM_DATA_DIR=../shared/data python scripts/bench_scores.py "
-             + " ".join(sys.argv[1:])).strip()
   ratio = paired["training"]
   verdict = "**met**" if ratio <= 1.3 else "**missed**"
   rows = [f"| {name} | {m['wall_s']:.1f} | {paired[name]:.2f}x | "

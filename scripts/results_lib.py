@@ -33,6 +33,17 @@ def setup() -> None:
   DOCS.mkdir(parents=True, exist_ok=True)
 
 
+def real_data_command(data: str) -> str:
+  """The running script's command line as the docs give it, with
+  JAXMEM_DATA_DIR; exits with a one-line hint if it is not set (the
+  benchmarks on real `data`, e.g. "USPS")."""
+  if not os.environ.get("JAXMEM_DATA_DIR"):
+    raise SystemExit(f"set JAXMEM_DATA_DIR ({data}), e.g. JAXMEM_DATA_DIR=../shared/data")
+  script = pathlib.Path(sys.argv[0]).name
+  return " ".join(["JAXMEM_DATA_DIR=../shared/data python", f"scripts/{script}",
+                   *sys.argv[1:]])
+
+
 def sweep_config(name: str, overrides: dict | None = None):
   """The built-in sweep NAME's config with `overrides` (a key "preprocess.crop"
   reaches into nested fields)."""

@@ -78,8 +78,6 @@ def resolve_data_dir(flag_value: str | None) -> pathlib.Path:
   return pathlib.Path(value).expanduser().absolute()
 
 
-
-
 def cached(path: pathlib.Path, decoder: str,
            decode: Callable[[pathlib.Path], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
   """`decode(path)`'s arrays, kept on disk under the file's SHA-256 and
