@@ -125,7 +125,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Examples per evaluation chunk: memory and speed only, never results. On
   # CPU, 256 evaluated LeNet-1989 2x faster than 2048 and the small AlexNet
   # 1.35x faster than 1024, the MLP within 5% of its best (cache-sized chunks;
-  # scripts/bench_eval_batch.py). Lanes vmapped together multiply it.
+  # scripts/bench_eval_batch.py). On CPU, lanes vmapped together share it
+  # (each evaluates eval_batch_size // chunk examples at a time); elsewhere
+  # each lane evaluates this many at a time (jaxmem.execution.eval_chunk).
   c.eval_batch_size = 256
   c.loss = "cross_entropy"  # One of LOSSES; "mse" is to +-1 targets (LeCun 1989).
   # The dtype the model computes in (jaxmem.models.precision.DTYPES): "float32", or

@@ -87,11 +87,24 @@ def device_bytes_free(device) -> int | None:
 # The automatic chunk on CPU for batches under SMALL_BATCH, by model, where it
 # is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
 # (and its variants, the same step) at batch 1, convolutions as patches
-# (`models.layers.conv_form`): 8 lanes vmapped ran 1.3x lanes one after
-# another (1.5x the form before), 16 no faster than 8; an MLP at batch 1 lost
+# (`models.layers.conv_form`): 8 lanes vmapped ran 1.7x lanes one after
+# another (1.5x the form before), 16 no faster than 8, none of XLA's CPU
+# options (XNNPACK, YNNPACK, oneDNN, -O1, 512-bit vectors) faster than
+# none; an MLP at batch 1 lost
 # vmapped (0.7x), its step bound by reading its weights.
 SMALL_BATCH = 8
 CPU_CHUNKS = {"lenet1989": 8, "lenet1989_linear": 8, "lenet1989_relu": 8}
+
+
+# Options of the programs a run executes once (its setup, its cache of
+# corrupted inputs): on CPU, LLVM at -O1 instead of -O3. Their compiling is
+# mostly LLVM optimizing threefry's unrolled rounds (LeNet 1989's setup: 3.0
+# s at -O3, 1.5 s at -O1), while they run in milliseconds either way; the
+# values are the same (integer hashing, no reductions reordered; tests/
+# test_execution.py). The epoch's programs keep -O3 (at -O1 they trained 7%
+# slower for 1.6 s less compiling).
+def run_once_options() -> dict:
+  return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
 
 
 def lane_chunk(config, num_lanes: int, num_devices: int = 1,
@@ -116,6 +129,20 @@ def lane_chunk(config, num_lanes: int, num_devices: int = 1,
   if bytes_per_lane is None or free is None:
     return per_device
   return chunk_for_memory(bytes_per_lane, free, per_device)
+
+
+def eval_chunk(config, chunk: int) -> int:
+  """Examples ONE lane evaluates at a time, of `chunk` lanes vmapped together.
+
+  On CPU, config.eval_batch_size examples per chunk of lanes, shared among
+  them, keeps what one evaluation step touches cache-sized: 8 vmapped LeNet
+  1989 lanes evaluated 7,291 examples 2.2x faster at 32 examples each than
+  at 256 (scripts/bench_eval_batch.py). Elsewhere each lane evaluates
+  eval_batch_size examples at a time, for the accelerator's parallelism.
+  """
+  if jax.default_backend() == "cpu":
+    return max(1, config.eval_batch_size // chunk)
+  return config.eval_batch_size
 
 
 def lane_bytes(fn, data, lane, state, epoch) -> int:
@@ -221,6 +248,12 @@ class Plan:
     programs of one lane become programs of every lane. Lane arguments of
     `padded_lanes` lanes (Plan.put) give outputs of as many."""
     return over_lanes(fn, self.num_lanes, self.chunk, self.num_devices, lane_args)
+
+  def run_once(self, fn, *args, lane_args: tuple[int, ...] = (1,)):
+    """fn lifted by this plan, compiled with `run_once_options` and run once
+    on `args`: for the programs that run once per run."""
+    lifted = jax.jit(self.lift(fn, lane_args))
+    return lifted.lower(*args).compile(run_once_options())(*args)
 
   @property
   def padded_lanes(self) -> int:

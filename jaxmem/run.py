@@ -136,7 +136,8 @@ class Run:
                       has_batch_norm=_check_model(config, model, shape, ds.num_classes),
                       num_classes=classes, num_train=n, num_test=m,
                       subset_size=subset, steps_per_epoch=subset // config.batch_size,
-                      input_kinds=lanes_lib.input_kinds(config))
+                      input_kinds=lanes_lib.input_kinds(config),
+                      eval_chunk=config.eval_batch_size)
     enabled = tuple(measures_lib.enabled(config))
     init = functools.partial(_init_state, task, enabled, shape)
     one_lane = lanes_lib.abstract(config, n)
@@ -158,6 +159,7 @@ class Run:
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), host_data)
     plan = execution.plan(config, len(lanes),
                           _bytes_per_lane(task, enabled, abstract, one_lane, one_state))
+    task = dataclasses.replace(task, eval_chunk=execution.eval_chunk(config, plan.chunk))
     data = plan.replicate(host_data)  # Once on every device.
 
     def setup(train_labels, prune_plan, identity):  # ONE lane's constants and state.
@@ -165,9 +167,9 @@ class Run:
       return lane, (init(lane) if initial else None)
     # Once per run, so lanes one after another whatever the plan: vmapped,
     # LeNet-1989's initializers compiled 4x slower (same values either way).
-    one_at_a_time = dataclasses.replace(plan, chunk=1)
-    constants, state = jax.jit(one_at_a_time.lift(setup, lane_args=(2,)))(
-        data.train_labels, plan.replicate(prune_plan), plan.put(lanes_lib.identity(lanes)))
+    constants, state = dataclasses.replace(plan, chunk=1).run_once(
+        setup, data.train_labels, plan.replicate(prune_plan),
+        plan.put(lanes_lib.identity(lanes)), lane_args=(2,))
     constants = _cache_inputs(config, task, plan, data, constants, memory)
     return cls(config, ds, lanes, task, enabled, plan, data, constants, state, pruned)
 
@@ -272,6 +274,7 @@ class Run:
         **({"pruning": self.pruning} if self.pruning else {}),
         execution=dict(self.plan.describe(),
                        cached_inputs=self.constants.images is not None,
+                       eval_chunk=self.task.eval_chunk,
                        # How convolutions run, for models that have them.
                        convolutions=layers.conv_form()),
         versions=dict(jaxmem=version.__version__, workdir_format=formats.FORMAT,
@@ -320,8 +323,7 @@ def _cache_inputs(config, task, plan, data, constants: lanes_lib.Lane,
   def corrupted(data, lane):
     return {split: steps.pixels(task, data, lane, jnp.arange(size), split)
             for split, size in (("train", n), ("test", m))}
-  return constants.replace(
-      images=jax.jit(plan.lift(corrupted, lane_args=(1,)))(data, constants))
+  return constants.replace(images=plan.run_once(corrupted, data, constants))
 
 
 def _one_lane_epoch(task, enabled):

@@ -44,6 +44,9 @@ class Task:
   subset_size: int  # The training examples each lane trains on.
   steps_per_epoch: int
   input_kinds: tuple[str, ...]  # Input corruptions present among the lanes.
+  # Examples ONE lane evaluates at a time (execution.eval_chunk): memory and
+  # speed only.
+  eval_chunk: int
 
   @property
   def presentation_scores(self) -> tuple[str, ...]:
@@ -244,7 +247,7 @@ def train_step(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
 
 def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
              split: str) -> dict[str, jax.Array]:
-  """Evaluates a whole split in eval mode, in chunks of eval_batch_size.
+  """Evaluates a whole split in eval mode, in chunks of task.eval_chunk.
 
   Returns:
     loss_sum and correct (on the trained labels; for the test split these are
@@ -262,7 +265,7 @@ def evaluate(task: Task, data: Data, lane: lanes.Lane, state: TrainState,
   n = clean.shape[0]
   member = (jnp.zeros([n], bool).at[lane.subset].set(True) if split == "train"
             else jnp.ones([n], bool))
-  size = min(task.config.eval_batch_size, n)
+  size = min(task.eval_chunk, n)
   chunks = -(-n // size)
 
   def chunk(index):

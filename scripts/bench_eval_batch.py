@@ -1,11 +1,13 @@
 """How large an evaluation chunk should be (config.eval_batch_size).
 
 Evaluating a split runs its examples through the model in chunks of
-eval_batch_size, one after another (`steps.evaluate`, a lax.map). The chunk
-changes speed and memory, never results. For each workload this times one
-lane's evaluation of a training split of synthetic data of the workload's
-shape at several chunk sizes (median of 3 after a warm-up, compiling
-excluded), and writes the "eval_batch" section of docs/benchmarks.md.
+eval_batch_size, one after another (`steps.evaluate`, a lax.map); on CPU,
+lanes vmapped together share a chunk (`execution.eval_chunk`). The chunk
+changes speed and memory, never results. For each workload this times the
+evaluation of a training split of synthetic data of the workload's shape, by
+one lane, or by 8 lanes vmapped as the CPU plan runs LeNet 1989 at batch 1,
+at several chunk sizes (median of 3 after a warm-up, compiling excluded), and
+writes the "eval_batch" section of docs/benchmarks.md.
 
   python scripts/bench_eval_batch.py     # ~2 minutes on 2 cores
 """
@@ -27,31 +29,31 @@ from jaxmem import run as run_lib  # pylint: disable=wrong-import-position
 from jaxmem import steps  # pylint: disable=wrong-import-position
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-# name -> (model, image shape, training examples)
+# name -> (model, image shape, training examples, lanes vmapped together)
 WORKLOADS = {
-    "lenet1989": ("lenet1989", (16, 16, 1), 7291),
-    "mlp_1x512": ("mlp_1x512", (28, 28, 3), 8192),
-    "alexnet_small": ("alexnet_small", (28, 28, 3), 2048),
+    "lenet1989": ("lenet1989", (16, 16, 1), 7291, 1),
+    "lenet1989_8_lanes": ("lenet1989", (16, 16, 1), 7291, 8),
+    "mlp_1x512": ("mlp_1x512", (28, 28, 3), 8192, 1),
+    "alexnet_small": ("alexnet_small", (28, 28, 3), 2048, 1),
 }
 SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
-def time_sizes(model: str, shape, examples: int) -> list[float]:
-  """Seconds for one lane to evaluate `examples` training examples, for each
-  chunk of SIZES (one run built; only the chunk changes between timings)."""
+def time_sizes(model: str, shape, examples: int, lanes: int) -> list[float]:
+  """Seconds for `lanes` lanes vmapped together to evaluate `examples`
+  training examples each, for each chunk of SIZES shared among them (one run
+  built; only the chunk changes between timings)."""
   c = config_lib.base_config()
   c.dataset = "synthetic"
   c.synthetic.update(dict(num_train=examples, num_test=64, shape=shape))
-  c.update(dict(model=model, num_seeds=1, batch_size=64))
+  c.update(dict(model=model, num_seeds=lanes, batch_size=64))
   the_run = run_lib.Run.build(c)
-  one = lambda tree: jax.tree.map(lambda x: x[0], tree)
-  lane, state = one(the_run.constants), one(the_run.state.train)
+  lane, state = the_run.constants, the_run.state.train
   out = []
   for size in SIZES:
-    config = c.copy_and_resolve_references()
-    config.eval_batch_size = size
-    task = dataclasses.replace(the_run.task, config=config)
-    fn = jax.jit(lambda d, l, s, task=task: steps.evaluate(task, d, l, s, "train"))
+    task = dataclasses.replace(the_run.task, eval_chunk=max(1, size // lanes))
+    fn = jax.jit(jax.vmap(lambda d, l, s, task=task: steps.evaluate(task, d, l, s, "train"),
+                          in_axes=(None, 0, 0)))
     jax.block_until_ready(fn(the_run.data, lane, state))
     times = []
     for _ in range(3):
@@ -74,21 +76,21 @@ def main() -> None:
   lib.setup()
   rows = {}
   for name in names:
-    model, shape, examples = WORKLOADS[name]
-    rows[name] = time_sizes(model, shape, examples)
+    rows[name] = time_sizes(*WORKLOADS[name])
     print(name, " ".join(f"{s}: {t * 1e3:.0f} ms" for s, t in zip(SIZES, rows[name])),
           flush=True)
   default = config_lib.base_config().eval_batch_size
   lines = [
-      f"Measured on {lib.machine()}: one lane evaluating a training split of "
-      "synthetic data, ms (median of 3). The default chunk is "
+      f"Measured on {lib.machine()}: lanes evaluating a training split of "
+      "synthetic data, ms (median of 3); a chunk is the examples evaluated at "
+      "once, shared by the lanes vmapped together. The default chunk is "
       f"{default}. Command: `python scripts/bench_eval_batch.py "
       f"{' '.join(sys.argv[1:])}`.", "",
-      "| workload | examples | " + " | ".join(f"chunk {s}" for s in SIZES)
-      + " | fastest |", "|---|---|" + "---|" * (len(SIZES) + 1)]
+      "| workload | lanes | examples | " + " | ".join(f"chunk {s}" for s in SIZES)
+      + " | fastest |", "|---|---|---|" + "---|" * (len(SIZES) + 1)]
   for name, times in rows.items():
     best = SIZES[times.index(min(times))]
-    lines.append(f"| {name} | {WORKLOADS[name][2]:,} | "
+    lines.append(f"| {name} | {WORKLOADS[name][3]} | {WORKLOADS[name][2]:,} | "
                  + " | ".join(f"{t * 1e3:.0f}" for t in times) + f" | {best} |")
   lib.publish_section(args.page, "eval_batch", "python scripts/bench_eval_batch.py", lines)
 

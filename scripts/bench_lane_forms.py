@@ -13,13 +13,16 @@ splits, the records), the best of --rounds:
   of CPU's patch matmuls (jaxmem.models.layers.conv_form);
 - `, H2 per group`: H2 as the three convolutions of its connection table,
   each on a gather of its 8 input maps (jaxmem up to 8e828cf), instead of one
-  convolution with a masked kernel (jaxmem.models.lenet1989.connected).
+  convolution with a masked kernel (jaxmem.models.lenet1989.connected);
+- the plan's form with one of XLA's CPU options (XLA_FLAGS): LLVM at -O1,
+  the dots and elementwise ops given to XNNPACK, the dots to YNNPACK, oneDNN,
+  512-bit vectors.
 
 Only speed is compared here (tests/test_execution.py checks that each form
 gives every lane its result trained alone). Writes the "lane_forms" section
 of docs/benchmarks.md.
 
-  JAXMEM_DATA_DIR=../shared/data python scripts/bench_lane_forms.py   # ~10 min, 2 cores
+  JAXMEM_DATA_DIR=../shared/data python scripts/bench_lane_forms.py   # ~17 min, 2 cores
 """
 
 import argparse
@@ -72,24 +75,31 @@ c.checkpoint_every_epochs = 0
 jaxmem.train(c, workdir)
 """
 
-# name -> (chunk, conv, h2); chunk 0: the plan's.
+# name -> (chunk, conv, h2, XLA_FLAGS); chunk 0: the plan's.
 FORMS = {
-    "map": (1, "patches", "masked"),
-    "map, xla": (1, "xla", "masked"),
-    "map, xla, H2 per group": (1, "xla", "groups"),
-    "vmap 4": (4, "patches", "masked"),
-    "vmap 8 (the plan)": (0, "patches", "masked"),
-    "vmap 16": (16, "patches", "masked"),
-    "vmap 8, xla": (8, "xla", "masked"),
-    "vmap 8, H2 per group": (8, "patches", "groups"),
+    "map": (1, "patches", "masked", ""),
+    "map, xla": (1, "xla", "masked", ""),
+    "map, xla, H2 per group": (1, "xla", "groups", ""),
+    "vmap 4": (4, "patches", "masked", ""),
+    "vmap 8 (the plan)": (0, "patches", "masked", ""),
+    "vmap 16": (16, "patches", "masked", ""),
+    "vmap 8, xla": (8, "xla", "masked", ""),
+    "vmap 8, H2 per group": (8, "patches", "groups", ""),
+    "vmap 8, LLVM -O1": (0, "patches", "masked", "--xla_backend_optimization_level=1"),
+    "vmap 8, XNNPACK": (0, "patches", "masked",
+                        "--xla_cpu_experimental_xnn_fusion_type=DOT,ELTWISE"),
+    "vmap 8, YNNPACK": (0, "patches", "masked", "--xla_cpu_experimental_ynn_fusion_type=DOT"),
+    "vmap 8, oneDNN": (0, "patches", "masked", "--xla_cpu_use_onednn=true"),
+    "vmap 8, 512-bit vectors": (0, "patches", "masked", "--xla_cpu_prefer_vector_width=512"),
 }
 
 
 def run(tmp: str, epochs: int, lanes: int, form: tuple) -> dict:
   workdir = tempfile.mkdtemp(dir=tmp)
+  *form, flags = form
   subprocess.run([sys.executable, "-c", _CHILD, workdir, str(epochs), str(lanes),
                   *map(str, form)], check=True, capture_output=True, timeout=1800,
-                 env=dict(os.environ, JAXMEM_COMPILE_CACHE="off"))
+                 env=dict(os.environ, JAXMEM_COMPILE_CACHE="off", XLA_FLAGS=flags))
   summary = json.loads(pathlib.Path(workdir, "summary.json").read_text())
   config = json.loads(pathlib.Path(workdir, "config.json").read_text())
   return dict(train_s=summary["train_s"], compile_s=summary["compile_s"],
@@ -126,8 +136,10 @@ def main() -> None:
       "second of training (steps, evaluation, records; compile excluded), the "
       f"best of {args.rounds} rounds, each form in a fresh process. `xla`: XLA's "
       "convolutions instead of patch matmuls; `H2 per group`: H2 as three "
-      "convolutions on gathered maps (jaxmem up to 8e828cf) instead of one masked kernel. "
-      "The baseline is the form jaxmem ran up to 8e828cf.",
+      "convolutions on gathered maps (jaxmem up to 8e828cf) instead of one masked kernel; "
+      "the last rows add one of XLA's CPU options (XLA_FLAGS: "
+      + "; ".join(f"{n.split(', ')[1]}: `{f[3]}`" for n, f in FORMS.items() if f[3])
+      + "). The baseline is the form jaxmem ran up to 8e828cf.",
       "",
       "| form | lane-examples/s | vs map, xla, H2 per group | compile s |",
       "|---|---|---|---|",
@@ -140,6 +152,9 @@ def main() -> None:
       "lanes one after another. Vmapped, each of the step's small kernels does "
       "8 lanes' work for one launch; XLA's convolution, vmapped, becomes a "
       "grouped convolution, and the patch form one batched matmul.",
+      f"- XLA's CPU options: the best of them runs "
+      f"{max(rows[n]['rate'] for n, f in FORMS.items() if f[3]) / rows['vmap 8 (the plan)']['rate']:.2f}x "
+      "the plan's form; jaxmem's epoch programs use none of them.",
   ]
   lib.publish_section(args.page, "lane_forms", "scripts/bench_lane_forms.py", lines)
 

@@ -339,7 +339,7 @@ TRIED = """### What was tried, and where the rest of the time goes
   is therefore one lane at a time per device, `lax.map` over the lanes inside
   one program, except for LeNet 1989 at batch 1 in the commits after 8e828cf
   (this table predates them): convolutions as patch matmuls and H2 as one masked kernel,
-  8 lanes vmapped run 1.3x lanes one after another (section `lane_forms`).
+  8 lanes vmapped run 1.7x lanes one after another (section `lane_forms`).
 - **One XLA device per core** (`jaxmem.execution.split_host`): XLA's CPU
   runtime runs one small kernel at a time, so LeNet 1989's batch-1 steps left
   the second core idle; with a device per core, the cores train different
@@ -354,13 +354,18 @@ TRIED = """### What was tried, and where the rest of the time goes
   (`scripts/bench_conv_in_scan.py`). LeNet's H2 as one masked convolution lost
   as XLA's convolution, and wins as a patch matmul (section `lane_forms`).
 - **LeNet 1989 at batch 1 is bound by per-kernel cost, not arithmetic**: its
-  step is under a hundred small XLA kernels (the profile's `kernels`), most of
+  step is about a hundred small XLA kernels (the profile's `kernels`), most of
   them a few hundred multiply-adds, each paying XLA's CPU runtime a fixed cost
   of the order of a microsecond; the whole step takes tens of times the
   `arithmetic only` time. PyTorch eager pays far more per operation, which is
   why jaxmem still trains dozens of seeds in the time PyTorch trains one;
   closing the rest would need the whole step fused into a few kernels, which
-  XLA's CPU backend does not do for convolutions.
+  XLA's CPU backend does not do for convolutions. XLA's kernel libraries for
+  CPU do not close it either: with the dots (and elementwise ops) given to
+  XNNPACK, YNNPACK or oneDNN, or 512-bit vectors, the plan's form ran 0.7x to
+  1.0x its speed without them (section `lane_forms`). Of the vmapped step
+  (`lenet1989_8_lanes` in the profile), the forward pass is under a quarter:
+  the gradients' batched matmuls and the patches' transposes take the rest.
 - **MLP 1x512**: the step is three matmuls at batch 128, close to the measured
   matmul rate already (the profile's `jaxmem` row against `arithmetic only`);
   the rest is the optimizer's elementwise passes over 1.2M weights and the

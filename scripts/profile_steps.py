@@ -1,7 +1,9 @@
 """Where one lane's training step spends its time, on this machine.
 
-Times, for one lane on one device, an epoch of `--steps` steps inside one
-`lax.scan`, with less and less of the step removed:
+Times, for one lane on one device (and, as `lenet1989_8_lanes`, 8 LeNet
+lanes vmapped, each on its own examples, the form the CPU plan runs at batch
+1), an epoch of `--steps` steps inside one `lax.scan`, with less and less of
+the step removed:
   loop      the scan alone: gather the batch's examples and labels, sum them;
   forward   + the model's forward pass (evaluation mode);
   sgd       + the gradient and a plain SGD update: the least a step can do;
@@ -35,22 +37,25 @@ from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 
 
 # workload -> divisor of --steps, so that each workload's epoch takes seconds.
-STEP_DIVISORS = {"lenet1989": 1, "mlp_1x512": 10, "alexnet_small": 100}
+STEP_DIVISORS = {"lenet1989": 1, "lenet1989_8_lanes": 4, "mlp_1x512": 10,
+                 "alexnet_small": 100}
+# workload -> lanes vmapped together (1 if absent).
+VMAPPED = {"lenet1989_8_lanes": 8}
 
 
-def _variants(task, data, lane):
-  """name -> step(state, index) for one lane, each doing more than the last."""
-  def loop(state, index):
+def _variants(task, data):
+  """name -> step(lane, state, index) for one lane, each doing more than the last."""
+  def loop(lane, state, index):
     x = steps_lib.inputs(task, data, lane, index, "train", None)
     return state.replace(step=state.step + jnp.sum(x).astype(jnp.int32)
                          + jnp.sum(lane.labels[index])), ()
 
-  def forward(state, index):
+  def forward(lane, state, index):
     x = steps_lib.inputs(task, data, lane, index, "train", None)
     logits = steps_lib.forward(task, steps_lib.variables(state), x, train=False)
     return state.replace(step=state.step + jnp.argmax(logits[0])), ()
 
-  def sgd(state, index):
+  def sgd(lane, state, index):
     x = steps_lib.inputs(task, data, lane, index, "train", None)
 
     def loss(params):
@@ -61,7 +66,7 @@ def _variants(task, data, lane):
     return state.replace(params=optax.apply_updates(
         state.params, jax.tree.map(lambda g: -0.01 * g, grads))), ()
 
-  def jaxmem(state, index):
+  def jaxmem(lane, state, index):
     return steps_lib.train_step(task, data, lane, state, index)[0], ()
   return dict(loop=loop, forward=forward, sgd=sgd, jaxmem=jaxmem)
 
@@ -78,19 +83,32 @@ def _kernels(step, state, index) -> int:
 
 
 def profile(name: str, num_steps: int, repeats: int, peak: float) -> list[dict]:
-  batch = bench_vs_torch.WORKLOADS[name][0]
-  config = bench_vs_torch._config(name, 1, num_steps, batch, 1)  # pylint: disable=protected-access
+  model = name.removesuffix("_8_lanes")
+  lanes = VMAPPED.get(name, 1)
+  batch = bench_vs_torch.WORKLOADS[model][0]
+  config = bench_vs_torch._config(model, lanes, num_steps, batch, lanes)  # pylint: disable=protected-access
   the_run = run_lib.Run.build(config)
   task, data, lane, state = (the_run.task, the_run.data, the_run.constants,
                              the_run.state.train)
-  lane, state = jax.tree.map(lambda x: x[0], (lane, state))
-  order = jax.random.permutation(jax.random.PRNGKey(0), num_steps * batch).reshape(
-      num_steps, batch)
-  flops = bench_vs_torch.matmul_flops(
-      lambda s, i: steps_lib.train_step(task, data, lane, s, i), state, order[0])
+  device = jax.devices()[0]  # One core, whatever the plan's split.
+  data, lane, state = jax.device_put(
+      (data, jax.tree.map(lambda x: x[:lanes], lane), jax.tree.map(lambda x: x[:lanes], state)),
+      device)
+  keys = jax.random.split(jax.random.PRNGKey(0), lanes)
+  order = jax.vmap(lambda k: jax.random.permutation(k, num_steps * batch))(keys)
+  order = order.reshape(lanes, num_steps, batch).transpose(1, 0, 2)  # [S, L, B]
+  one = lambda x: x[0]
+  flops = lanes * bench_vs_torch.matmul_flops(
+      lambda s, i: steps_lib.train_step(task, data, jax.tree.map(one, lane), s, i),
+      jax.tree.map(one, state), order[0, 0])
   rows = []
-  for key, step in _variants(task, data, lane).items():
-    epoch = jax.jit(lambda s, o, step=step: jax.lax.scan(step, s, o)[0])
+  if lanes == 1:  # One lane as jaxmem runs it: no lane axis.
+    lane, state, order = jax.tree.map(one, lane), jax.tree.map(one, state), order[:, 0]
+  for key, step in _variants(task, data).items():
+    # Over the lanes: [L] lane, state and index.
+    lifted = step if lanes == 1 else jax.vmap(step)
+    body = lambda s, i, lifted=lifted: lifted(lane, s, i)
+    epoch = jax.jit(lambda s, o, body=body: jax.lax.scan(body, s, o)[0])
     jax.block_until_ready(epoch(state, order))
     times = []
     for _ in range(repeats):
@@ -99,23 +117,24 @@ def profile(name: str, num_steps: int, repeats: int, peak: float) -> list[dict]:
       times.append(time.perf_counter() - start)
     rows.append(dict(workload=name, variant=key,
                      us_per_step=1e6 * statistics.median(times) / num_steps,
-                     kernels=_kernels(step, state, order[0])))
+                     kernels=_kernels(body, state, order[0])))
   for row in rows:
-    row["examples_per_s"] = batch / row["us_per_step"] * 1e6
+    row["examples_per_s"] = lanes * batch / row["us_per_step"] * 1e6
   rows.append(dict(workload=name, variant="arithmetic only",
                    us_per_step=1e6 * flops / peak, kernels=0,
-                   examples_per_s=batch * peak / flops))
+                   examples_per_s=lanes * batch * peak / flops))
   return rows
 
 
 def markdown(rows: list[dict], peak: float, command: str) -> str:
   lines = ["# Where a step's time goes", "",
            f"`{command}`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, "
-           f"jax {jax.__version__}, one lane on one device, matmul rate "
+           f"jax {jax.__version__}, one lane on one device (`_8_lanes`: 8 lanes "
+           "vmapped, a step being all 8 lanes' step), matmul rate "
            f"{peak / 1e9:.0f} GFLOP/s. Each variant adds to the one above it; "
            "`kernels` counts the compiled step's top-level XLA instructions, each "
            "launched separately by XLA's CPU runtime.", "",
-           "| workload | variant | us/step | examples/s (one core's lane) | kernels |",
+           "| workload | variant | us/step | lane-examples/s (one core) | kernels |",
            "|---|---|---|---|---|"]
   for r in rows:
     lines.append(f"| {r['workload']} | {r['variant']} | {r['us_per_step']:.1f} | "

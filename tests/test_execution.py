@@ -91,7 +91,8 @@ def test_the_cpu_plan_vmaps_lenet1989_at_batch_1_and_runs_an_mlp_lane_by_lane():
 
 def test_lenet1989_lanes_vmapped_in_the_patch_form_equal_each_lane_alone(tmp_path):
   """The form the CPU plan picks for LeNet 1989 at batch 1 (lanes vmapped,
-  convolutions as one batched patch matmul, H2 as one masked kernel) gives
+  convolutions as one batched patch matmul, H2 as one masked kernel, the
+  evaluation chunk shared by the vmapped lanes) gives
   every lane what it gets trained alone, one lane by itself in the map form,
   to float32 rounding: per-epoch losses and accuracies, and each example's
   final prediction."""
@@ -110,16 +111,44 @@ def test_lenet1989_lanes_vmapped_in_the_patch_form_equal_each_lane_alone(tmp_pat
   together, rows, pred = lenet(tmp_path / "together", num_seeds=3)
   assert together["lanes"] == "vmapped 3 at a time"
   assert together["convolutions"] == "patches"
+  # The 3 lanes share the 32-example evaluation chunk; a lane alone has all 32.
+  assert together["eval_chunk"] == 10
   for seed in (0, 2):
     alone, alone_rows, alone_pred = lenet(tmp_path / f"alone{seed}", num_seeds=1,
                                           first_seed=seed)
     assert alone["lanes"] == "one after another (lax.map)"
+    assert alone["eval_chunk"] == 32
     mine = [r for r in rows if r["seed"] == seed]
     assert len(mine) == len(alone_rows) == 2
     for got, want in zip(mine, alone_rows):
       for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
         assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (seed, key)
     np.testing.assert_array_equal(pred[seed], alone_pred[0])
+
+
+def test_programs_run_once_give_the_values_of_a_full_optimization(monkeypatch):
+  """A run's setup and its cache of corrupted inputs, compiled at LLVM -O1 on
+  CPU (execution.run_once_options), equal what the default -O3 gives, bit for
+  bit: LeNet 1989's initial parameters, every lane constant (labels, subset,
+  keys) and every cached corrupted image."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxmem import run as run_lib  # pylint: disable=g-import-not-at-top
+
+  c = tiny(model="lenet1989", batch_size=1, num_seeds=2, cache_inputs="on",
+           label_corruption=0.5)
+  c.synthetic.update(dict(num_train=24, num_test=8, shape=(16, 16, 1)))
+  c.grid.input_corruption = ("random_pixels", "gaussian")
+  assert execution.run_once_options() == {"xla_backend_optimization_level": 1}
+  once = run_lib.Run.build(c)
+  monkeypatch.setattr(execution, "run_once_options", lambda: {})
+  default = run_lib.Run.build(c)
+  assert once.constants.images is not None
+  def bits(r):
+    keys = lambda x: jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return [np.asarray(jax.random.key_data(x) if keys(x) else x)
+            for x in jax.tree.leaves((r.constants, r.state))]
+  for got, want in zip(bits(once), bits(default), strict=True):
+    np.testing.assert_array_equal(got, want)
 
 
 def test_chunk_for_memory_caps_lanes_by_free_memory():

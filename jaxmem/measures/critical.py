@@ -116,7 +116,7 @@ def lane_critical(task: steps.Task, data: steps.Data, lane: lanes.Lane,
   """bool [K]: which training examples at `index` (int32 [K]) are critical.
 
   One lane, in evaluation mode, with the search settings of
-  `task.config.critical`; examples go in chunks of eval_batch_size.
+  `task.config.critical`; examples go in chunks of task.eval_chunk.
   """
   c = task.config.critical
   variables = steps.variables(state)
@@ -128,7 +128,7 @@ def lane_critical(task: steps.Task, data: steps.Data, lane: lanes.Lane,
   x = steps.pixels(task, data, lane, index, "train")
   keys = jax.vmap(lambda a: jax.random.fold_in(key, a))(index)
   return langevin_search(logits_fn, x, keys, c.radius, c.step, c.noise,
-                         c.iterations, c.stop_below, task.config.eval_batch_size)
+                         c.iterations, c.stop_below, task.eval_chunk)
 
 
 def search_key(lane: lanes.Lane, epoch) -> jax.Array:

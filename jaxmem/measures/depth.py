@@ -86,7 +86,7 @@ def lane_depth(task: steps.Task, data: steps.Data, lane: lanes.Lane,
     {"depth": int32 [N], "probe_pred": int32 [layers, N], "pred": int32 [N]}.
   """
   n = data.train_labels.shape[0]
-  size = min(task.config.eval_batch_size, n)
+  size = min(task.eval_chunk, n)
   chunks = -(-n // size)
   variables = steps.variables(state)
 
