@@ -26,7 +26,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import torch  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import bench_vs_torch as bench  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -38,7 +38,7 @@ def main() -> None:
   args = parser.parse_args()
   lib.setup()
   data = datasets.resolve_data_dir(args.data_dir)
-  published = pathlib.Path(data) / "cscores" / "cifar10-cscores-orig-order.npz"
+  released = pathlib.Path(data) / "cscores" / "cifar10-cscores-orig-order.npz"
   start = time.perf_counter()
   ratios = [float(r) for r in args.ratios.split(",")]
   wds = [lib.run(SWEEP, args.root, dict(subset_ratio=r, eval_every_epochs=1),
@@ -47,7 +47,7 @@ def main() -> None:
   result = difficulty.analyze([str(w) for w in wds], out=str(pathlib.Path(args.root) /
                                                           "jiang_cscores_analysis"),
                           data_dir=args.data_dir, critical_examples=0,
-                          compare_with=str(published))
+                          compare_with=str(released))
   analysed = time.perf_counter() - start - trained
   group = result.group()  # Clean labels only: one group.
   cols, compared = group.columns, group.comparison
@@ -103,7 +103,7 @@ def main() -> None:
       "```bash",
       "jaxmem analyze --workdir=runs/jiang_cscores_inception_0.1 ... "
       "--out=analysis/jiang \\",
-      f"    --compare={os.path.relpath(published)}",
+      f"    --compare={os.path.relpath(released)}",
       "```", ""]
   lib.write(OUT, "\n".join(lines), dict(
       title="Jiang et al. 2021: C-scores vs the released ones (CIFAR-10)",

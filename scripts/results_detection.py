@@ -19,7 +19,6 @@ import time
 import numpy as np
 
 import results_lib as lib  # pylint: disable=wrong-import-position
-from jaxmem.analysis import detection  # pylint: disable=wrong-import-position
 from jaxmem.analysis import difficulty  # pylint: disable=wrong-import-position
 
 SWEEP = "label_errors_fashion_mnist"
@@ -111,7 +110,6 @@ def main():
   parser.add_argument("--data_dir", default=None)
   args = parser.parse_args()
   lib.setup()
-  start = time.perf_counter()
   runs = {}
   for kind in ("flip", "uniform"):
     for threshold in (False, True):
