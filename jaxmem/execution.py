@@ -99,10 +99,9 @@ CPU_CHUNKS = {"lenet1989": 8, "lenet1989_linear": 8, "lenet1989_relu": 8}
 # Options of the programs a run executes once (its setup, its cache of
 # corrupted inputs): on CPU, LLVM at -O1 instead of -O3. Their compiling is
 # mostly LLVM optimizing threefry's unrolled rounds (LeNet 1989's setup: 3.0
-# s at -O3, 1.5 s at -O1), while they run in milliseconds either way; the
-# values are the same (integer hashing, no reductions reordered; tests/
-# test_execution.py). The epoch's programs keep -O3 (at -O1 they trained 7%
-# slower for 1.6 s less compiling).
+# s at -O3, 1.1 s at -O1), while they run in milliseconds either way; the
+# values are the same (tests/test_execution.py). The epoch's programs keep
+# -O3: at -O1 they trained 0.87x as fast (scripts/bench_lane_forms.py).
 def run_once_options() -> dict:
   return {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
 
