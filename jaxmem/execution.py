@@ -88,10 +88,9 @@ def device_bytes_free(device) -> int | None:
 # is not 1; from scripts/bench_lane_forms.py on 2 cores. LeNet 1989
 # (and its variants, the same step) at batch 1, convolutions as patches
 # (`models.layers.conv_form`): 8 lanes vmapped ran 1.7x lanes one after
-# another (1.5x the form before), 16 no faster than 8, none of XLA's CPU
-# options (XNNPACK, YNNPACK, oneDNN, -O1, 512-bit vectors) faster than
-# none; an MLP at batch 1 lost
-# vmapped (0.7x), its step bound by reading its weights.
+# another (1.5x the form before), 16 no faster than 8, and none of XLA's CPU
+# options (XNNPACK, YNNPACK, oneDNN, -O1, 512-bit vectors) helped; an MLP at
+# batch 1 lost vmapped (0.7x), its step bound by reading its weights.
 SMALL_BATCH = 8
 CPU_CHUNKS = {"lenet1989": 8, "lenet1989_linear": 8, "lenet1989_relu": 8}
 

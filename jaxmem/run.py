@@ -137,6 +137,7 @@ class Run:
                       num_classes=classes, num_train=n, num_test=m,
                       subset_size=subset, steps_per_epoch=subset // config.batch_size,
                       input_kinds=lanes_lib.input_kinds(config),
+                      # A lane's own, until the plan says how many share it.
                       eval_chunk=config.eval_batch_size)
     enabled = tuple(measures_lib.enabled(config))
     init = functools.partial(_init_state, task, enabled, shape)

@@ -39,8 +39,8 @@ from jaxmem import steps as steps_lib  # pylint: disable=wrong-import-position
 # workload -> divisor of --steps, so that each workload's epoch takes seconds.
 STEP_DIVISORS = {"lenet1989": 1, "lenet1989_8_lanes": 4, "mlp_1x512": 10,
                  "alexnet_small": 100}
-# workload -> lanes vmapped together (1 if absent).
-VMAPPED = {"lenet1989_8_lanes": 8}
+# workload -> (model, lanes vmapped together); others: (workload, 1).
+VMAPPED = {"lenet1989_8_lanes": ("lenet1989", 8)}
 
 
 def _variants(task, data):
@@ -83,8 +83,7 @@ def _kernels(step, state, index) -> int:
 
 
 def profile(name: str, num_steps: int, repeats: int, peak: float) -> list[dict]:
-  model = name.removesuffix("_8_lanes")
-  lanes = VMAPPED.get(name, 1)
+  model, lanes = VMAPPED.get(name, (name, 1))
   batch = bench_vs_torch.WORKLOADS[model][0]
   config = bench_vs_torch._config(model, lanes, num_steps, batch, lanes)  # pylint: disable=protected-access
   the_run = run_lib.Run.build(config)

@@ -191,10 +191,10 @@ class Checkpoints:
     meta.update(epoch=epoch, lane_checksums=lane_checksums(arrays, lanes))
     self.check()
     self._saving = epoch
+    args = _orbax().args
     try:
-      self.manager.save(epoch, args=_orbax().args.Composite(
-          arrays=_orbax().args.StandardSave(arrays), meta=_orbax().args.JsonSave(meta)),
-                        force=True)
+      self.manager.save(epoch, args=args.Composite(
+          arrays=args.StandardSave(arrays), meta=args.JsonSave(meta)), force=True)
     except Exception as e:  # pylint: disable=broad-except
       raise failure(e, epoch, self.directory) from None
 
@@ -279,8 +279,8 @@ class Checkpoints:
       arrays = reader.restore(folder / "arrays", restore_args=args)
     finally:
       logger.removeFilter(quiet)
-    meta = self.manager.restore(epoch, args=_orbax().args.Composite(
-        meta=_orbax().args.JsonRestore()))["meta"]
+    meta = self.manager.restore(epoch, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))["meta"]
     return arrays, meta
 
   def wait(self) -> None:
